@@ -1,0 +1,71 @@
+"""Turn a frame of CSV strings into typed columns as the Table Schema says (rule F01)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .report import Finding, shorten
+from .tables import ROW
+
+DEFAULT_TRUE = ["true", "True", "TRUE", "1"]
+DEFAULT_FALSE = ["false", "False", "FALSE", "0"]
+_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "any": pl.String(),
+    "integer": pl.Int64(),
+    "year": pl.Int64(),
+    "number": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "date": pl.Date(),
+    "datetime": pl.Datetime("us"),
+}
+
+TYPE_HINTS = {
+    "integer": "a whole number such as 42",
+    "year": "a four-digit year such as 2017",
+    "number": "a number such as 3.5",
+    "boolean": "true or false",
+    "date": "a date as YYYY-MM-DD that exists in the calendar",
+    "datetime": "a date and time as YYYY-MM-DDThh:mm:ss",
+}
+
+
+def parsed(field: dict) -> pl.Expr:
+    """The expression that parses one column from text to its schema type (null where it cannot)."""
+    name, kind = field["name"], field.get("type", "string")
+    col = pl.col(name)
+    if kind == "integer":
+        return col.cast(pl.Int64, strict=False)
+    if kind == "year":
+        return pl.when(col.str.contains(r"^[0-9]{4}$")).then(col.cast(pl.Int64, strict=False))
+    if kind == "number":
+        return col.cast(pl.Float64, strict=False)
+    if kind == "boolean":
+        mapping = {v: True for v in field.get("trueValues", DEFAULT_TRUE)}
+        mapping.update({v: False for v in field.get("falseValues", DEFAULT_FALSE)})
+        return col.replace_strict(mapping, default=None, return_dtype=pl.Boolean)
+    if kind == "date":
+        return pl.when(col.str.contains(_ISO_DATE)).then(col.str.to_date("%Y-%m-%d", strict=False))
+    if kind == "datetime":
+        return col.str.to_datetime(strict=False, time_unit="us")
+    return col
+
+
+def cast_frame(frame: pl.DataFrame, schema: dict, resource: str, file: str) -> tuple[pl.DataFrame, list[Finding]]:
+    """Parse every column to its type; cells that do not parse become null and are reported as F01."""
+    typed_fields = [f for f in schema["fields"] if f.get("type", "string") not in ("string", "any")]
+    if not typed_fields:
+        return frame, []
+    flags = [(pl.col(f["name"]).is_not_null() & parsed(f).is_null()).alias(f["name"]) for f in typed_fields]
+    bad = frame.select(ROW, *flags)
+    failing = [f for f in typed_fields if bad[f["name"]].any()]
+    findings = []
+    for f in failing:
+        hint = TYPE_HINTS.get(f.get("type"), f.get("type"))
+        rows = frame.filter(bad[f["name"]]).select(ROW, f["name"])
+        for row, value in rows.iter_rows():
+            findings.append(Finding("F01", f"expected {hint}", resource, file, row, f["name"], shorten(value)))
+    typed = frame.with_columns(parsed(f).alias(f["name"]) for f in typed_fields)
+    return typed, findings

@@ -1,0 +1,265 @@
+"""Open a data package (directory, descriptor or release zip) path-safely and load its descriptor and schemas."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from . import limits
+from .report import Finding, shorten
+
+DESCRIPTOR_NAME = "datapackage.json"
+EXPECTED_RESOURCES = ("events", "assets", "personnel_levels", "sources", "quotes")
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+class UnreadableInput(Exception):
+    """The input cannot be read at all (exit code 2): missing path, invalid JSON, a broken zip."""
+
+
+@dataclass
+class Resource:
+    name: str
+    descriptor: dict
+    path: Path | None = None  # resolved data file, None when the path was refused
+    schema: dict | None = None
+
+    @property
+    def rel_path(self) -> str:
+        return str(self.descriptor.get("path", ""))
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f["name"] for f in (self.schema or {}).get("fields", [])]
+
+
+@dataclass
+class Package:
+    root: Path
+    descriptor: dict
+    label: str
+    resources: dict[str, Resource] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def unsafe_path_reason(path: object) -> str | None:
+    """Why a descriptor path may not be opened, or None when it is a plain relative path."""
+    if not isinstance(path, str) or not path:
+        return "a path must be a non-empty string"
+    if _URL.match(path) or path.startswith("//"):
+        return "remote paths (URLs) are refused; op-impact never uses the network"
+    if path.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(path):
+        return "absolute paths are refused; paths must be relative to the package"
+    if ".." in PurePosixPath(path.replace("\\", "/")).parts:
+        return "paths containing '..' are refused; they could leave the package"
+    return None
+
+
+def resolve_inside(root: Path, rel: str) -> tuple[Path | None, str | None]:
+    """Resolve a descriptor path under root, refusing anything that leaves it (including via links)."""
+    reason = unsafe_path_reason(rel)
+    if reason:
+        return None, reason
+    candidate = root / rel
+    resolved = candidate.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        return None, "the path is a link that leaves the package; refused"
+    return resolved, None
+
+
+def read_json_file(path: Path, what: str) -> object:
+    """Read a small JSON file, raising ValueError with a message that names the problem."""
+    size = path.stat().st_size
+    if size > limits.MAX_DESCRIPTOR_BYTES:
+        raise ValueError(f"{what} is {size} bytes, over the limit of {limits.MAX_DESCRIPTOR_BYTES}")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what} is not UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+
+
+def _locate_descriptor(target: Path) -> Path:
+    if target.is_dir():
+        return target / DESCRIPTOR_NAME
+    return target
+
+
+@contextmanager
+def open_package(target: str | os.PathLike) -> Iterator[Package]:
+    """Yield the package at target: a directory, its datapackage.json, or a release zip (unpacked safely)."""
+    target = Path(target)
+    if not target.exists():
+        raise UnreadableInput(f"{target}: no such file or directory")
+    if target.is_file() and zipfile.is_zipfile(target):
+        with tempfile.TemporaryDirectory(prefix="opimpact-") as tmp:
+            root = extract_zip_safely(target, Path(tmp))
+            yield load_package(_locate_descriptor(root), label=str(target))
+        return
+    yield load_package(_locate_descriptor(target), label=str(target))
+
+
+def load_package(descriptor_path: Path, label: str) -> Package:
+    if not descriptor_path.is_file():
+        raise UnreadableInput(f"{descriptor_path}: no {DESCRIPTOR_NAME} found")
+    try:
+        descriptor = read_json_file(descriptor_path, descriptor_path.name)
+    except (OSError, ValueError) as exc:
+        raise UnreadableInput(f"{descriptor_path}: {exc}") from None
+    if not isinstance(descriptor, dict):
+        raise UnreadableInput(f"{descriptor_path}: the descriptor must be a JSON object, not {type(descriptor).__name__}")
+    package = Package(root=descriptor_path.parent.resolve(), descriptor=descriptor, label=label)
+    _load_resources(package)
+    return package
+
+
+def _descriptor_finding(message: str, resource: str | None = None, field: str | None = None,
+                        value: object = None, rule: str = "D02") -> Finding:
+    return Finding(rule=rule, message=message, resource=resource, file=DESCRIPTOR_NAME,
+                   field=field, value=shorten(value))
+
+
+def _load_resources(package: Package) -> None:
+    entries = package.descriptor.get("resources")
+    if not isinstance(entries, list):
+        package.findings.append(_descriptor_finding("the descriptor needs a 'resources' list", field="resources"))
+        return
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            package.findings.append(_descriptor_finding(
+                f"resource #{index + 1} needs an object with a string 'name'", field="resources", value=entry))
+            continue
+        name = entry["name"]
+        if name not in EXPECTED_RESOURCES:
+            package.findings.append(_descriptor_finding(
+                f"unexpected resource; expected only {', '.join(EXPECTED_RESOURCES)}", resource=name, field="name", value=name))
+            continue
+        if name in seen:
+            package.findings.append(_descriptor_finding("resource listed twice", resource=name, field="name", value=name))
+            continue
+        seen.add(name)
+        package.resources[name] = _load_resource(package, name, entry)
+    for name in EXPECTED_RESOURCES:
+        if name not in seen:
+            package.findings.append(_descriptor_finding("required resource is missing from the descriptor", resource=name, field="resources"))
+
+
+def _load_resource(package: Package, name: str, entry: dict) -> Resource:
+    resource = Resource(name=name, descriptor=entry)
+    if entry.get("profile") != "tabular-data-resource":
+        package.findings.append(_descriptor_finding(
+            "each resource must declare profile 'tabular-data-resource' (needed by R's frictionless)",
+            resource=name, field="profile", value=entry.get("profile")))
+    data_path, reason = resolve_inside(package.root, entry.get("path"))
+    if reason:
+        package.findings.append(_descriptor_finding(reason, resource=name, field="path", value=entry.get("path"), rule="D03"))
+    else:
+        resource.path = data_path
+    schema_ref = entry.get("schema")
+    if isinstance(schema_ref, dict):
+        resource.schema = _checked_schema(package, name, schema_ref)
+        return resource
+    schema_path, reason = resolve_inside(package.root, schema_ref)
+    if reason:
+        package.findings.append(_descriptor_finding(reason, resource=name, field="schema", value=schema_ref, rule="D03"))
+        return resource
+    try:
+        schema = read_json_file(schema_path, str(schema_ref))
+    except FileNotFoundError:
+        package.findings.append(_descriptor_finding("schema file not found", resource=name, field="schema", value=schema_ref, rule="D04"))
+        return resource
+    except (OSError, ValueError) as exc:
+        package.findings.append(_descriptor_finding(str(exc), resource=name, field="schema", value=schema_ref, rule="D04"))
+        return resource
+    resource.schema = _checked_schema(package, name, schema, str(schema_ref))
+    return resource
+
+
+def _checked_schema(package: Package, name: str, schema: object, file: str | None = None) -> dict | None:
+    problem = None
+    if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list) or not schema["fields"]:
+        problem = "a Table Schema must be an object with a non-empty 'fields' list"
+    else:
+        for f in schema["fields"]:
+            if not isinstance(f, dict) or not isinstance(f.get("name"), str):
+                problem = "every field needs a string 'name'"
+            elif f.get("type", "string") not in SUPPORTED_TYPES:
+                problem = f"field {f.get('name')!r} has unsupported type {f.get('type')!r}"
+            elif not isinstance(f.get("constraints", {}), dict):
+                problem = f"field {f.get('name')!r} has 'constraints' that are not an object"
+    if problem:
+        package.findings.append(Finding(rule="D04", message=problem, resource=name, file=file or DESCRIPTOR_NAME, field="schema"))
+        return None
+    return schema
+
+
+SUPPORTED_TYPES = {"string", "integer", "number", "boolean", "date", "year", "datetime", "any"}
+
+
+def extract_zip_safely(archive: Path, dest: Path) -> Path:
+    """Unpack a zip into dest after refusing unsafe entries; return the folder holding datapackage.json."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            infos = zf.infolist()
+            check_zip_entries(infos, str(archive))
+            for info in infos:
+                if info.is_dir():
+                    continue
+                out = dest / info.filename
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(out, "wb") as dst:
+                    _copy_limited(src, dst, info, str(archive))
+    except zipfile.BadZipFile as exc:
+        raise UnreadableInput(f"{archive}: not a readable zip file ({exc})") from None
+    if (dest / DESCRIPTOR_NAME).is_file():
+        return dest
+    tops = [p for p in dest.iterdir() if p.is_dir()]
+    if len(tops) == 1 and (tops[0] / DESCRIPTOR_NAME).is_file():
+        return tops[0]
+    raise UnreadableInput(f"{archive}: the zip holds no {DESCRIPTOR_NAME} at its top level")
+
+
+def check_zip_entries(infos: list[zipfile.ZipInfo], label: str) -> None:
+    """Refuse a zip with unsafe entries before anything is extracted."""
+    if len(infos) > limits.MAX_ZIP_ENTRIES:
+        raise UnreadableInput(f"{label}: {len(infos)} entries, over the limit of {limits.MAX_ZIP_ENTRIES}")
+    total = 0
+    for info in infos:
+        name = info.filename
+        reason = unsafe_path_reason(name)
+        if reason:
+            raise UnreadableInput(f"{label}: unsafe entry {name!r}: {reason}")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise UnreadableInput(f"{label}: entry {name!r} is a symbolic link; links are refused")
+        if info.file_size > limits.MAX_ZIP_ENTRY_BYTES:
+            raise UnreadableInput(f"{label}: entry {name!r} expands to {info.file_size} bytes, over the limit")
+        if info.compress_size and info.file_size / info.compress_size > limits.MAX_ZIP_RATIO and info.file_size > 1024**2:
+            raise UnreadableInput(f"{label}: entry {name!r} has a compression ratio over {limits.MAX_ZIP_RATIO}: refused as a possible zip bomb")
+        total += info.file_size
+    if total > limits.MAX_ZIP_TOTAL_BYTES:
+        raise UnreadableInput(f"{label}: expands to {total} bytes, over the limit of {limits.MAX_ZIP_TOTAL_BYTES}")
+
+
+def _copy_limited(src, dst, info: zipfile.ZipInfo, label: str) -> None:
+    """Copy one entry, stopping if it expands past what its header declared."""
+    written = 0
+    while chunk := src.read(1 << 20):
+        written += len(chunk)
+        if written > info.file_size:
+            raise UnreadableInput(f"{label}: entry {info.filename!r} expands past its declared size")
+        dst.write(chunk)
+

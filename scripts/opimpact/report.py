@@ -1,0 +1,144 @@
+"""Findings and the report that collects them, rendered as text or as a stable JSON document."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+from .rules import RULES
+
+VALUE_DISPLAY_LIMIT = 80
+REPORT_SCHEMA_VERSION = 1
+
+
+def shorten(value: object, limit: int = VALUE_DISPLAY_LIMIT) -> str | None:
+    """A printable, bounded rendering of an offending value."""
+    if value is None:
+        return None
+    text = str(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One broken rule at one place: resource, row (CSV line number) and field where they apply."""
+
+    rule: str
+    message: str
+    resource: str | None = None
+    file: str | None = None
+    row: int | None = None
+    field: str | None = None
+    value: str | None = None
+
+    @property
+    def name(self) -> str:
+        return RULES[self.rule].name
+
+    def sort_key(self) -> tuple:
+        return (self.resource or "", self.row or 0, self.field or "", self.rule, self.value or "")
+
+
+@dataclass
+class Report:
+    """All findings of a validation run. `counts` are exact even when the listed findings are capped."""
+
+    package: str
+    resources: list[str] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    archive: str | None = None
+    max_per_rule: int = 100
+
+    def add(self, finding: Finding) -> None:
+        key = (finding.resource or "", finding.rule)
+        self.counts[key] += 1
+        if self.counts[key] <= self.max_per_rule:
+            self.findings.append(finding)
+
+    def extend(self, findings) -> None:
+        for finding in findings:
+            self.add(finding)
+
+    def add_counted(self, findings: list[Finding], total: int) -> None:
+        """Add already-capped findings of one rule and resource whose exact total is known."""
+        for finding in findings[: self.max_per_rule]:
+            self.findings.append(finding)
+        if findings:
+            self.counts[(findings[0].resource or "", findings[0].rule)] += total
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def valid(self) -> bool:
+        return self.error_count == 0
+
+    def sorted_findings(self) -> list[Finding]:
+        return sorted(self.findings, key=Finding.sort_key)
+
+    def to_dict(self) -> dict:
+        by_rule = Counter()
+        for (_, rule), n in self.counts.items():
+            by_rule[rule] += n
+        return {
+            "report_version": REPORT_SCHEMA_VERSION,
+            "package": self.package,
+            "archive": self.archive,
+            "valid": self.valid,
+            "error_count": self.error_count,
+            "listed_count": len(self.findings),
+            "rows": dict(sorted(self.rows.items())),
+            "counts_by_rule": dict(sorted(by_rule.items())),
+            "counts_by_resource": {
+                res: sum(n for (r, _), n in self.counts.items() if r == res)
+                for res in sorted({r for r, _ in self.counts})
+            },
+            "errors": [
+                {"rule_name": f.name, **asdict(f)} for f in self.sorted_findings()
+            ],
+        }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+def render_text(report: Report) -> str:
+    lines: list[str] = []
+    current = object()
+    for f in report.sorted_findings():
+        if f.resource != current:
+            current = f.resource
+            label = f.resource or "package"
+            where = f" ({f.file})" if f.file else ""
+            lines.append(f"{label}{where}")
+        place = []
+        if f.row is not None:
+            place.append(f"row {f.row}")
+        if f.field:
+            place.append(f"field {f.field}")
+        at = ", ".join(place)
+        value = f" value {json.dumps(f.value, ensure_ascii=False)}" if f.value is not None else ""
+        lines.append(f"  [{f.rule} {f.name}] {at + ':' if at else ''}{value}{' ' if value or at else ''}{f.message}".rstrip())
+    hidden = report.error_count - len(report.findings)
+    if hidden:
+        lines.append(f"({hidden} more errors not listed: at most {report.max_per_rule} are listed per rule and resource)")
+    total_rows = sum(report.rows.values())
+    checked = f"{len(report.resources)} resources, {total_rows} rows"
+    if report.archive:
+        checked += ", archive checked"
+    if report.valid:
+        lines.append(f"valid: {report.package} ({checked})")
+    else:
+        per_rule = Counter()
+        for (_, rule), n in report.counts.items():
+            per_rule[rule] += n
+        detail = ", ".join(f"{rule} {RULES[rule].name}: {n}" for rule, n in sorted(per_rule.items()))
+        lines.append(f"invalid: {report.error_count} errors in {report.package} ({checked}) — {detail}")
+    return "\n".join(lines) + "\n"

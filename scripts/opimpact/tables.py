@@ -1,0 +1,229 @@
+"""Read a resource's CSV into a polars frame of strings, checking its structure (rules S01-S06).
+
+The fast path parses with pyarrow. When pyarrow meets a ragged row or a bad byte, the file is read again
+with Python's csv module, which is slower but tells the exact row of every structural problem.
+Every frame carries ROW: the CSV line number where the record starts (the header is line 1).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from . import limits
+from .package import Resource
+from .report import Finding, shorten
+
+ROW = "__row"
+_BOMS = {codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16", codecs.BOM_UTF32_LE: "UTF-32",
+         codecs.BOM_UTF32_BE: "UTF-32"}
+
+
+@dataclass
+class RawTable:
+    """A table's cells as strings (None where empty), or None when its structure could not be read."""
+
+    resource: str
+    file: str
+    frame: pl.DataFrame | None
+    findings: list[Finding] = field(default_factory=list)
+
+
+def read_raw_table(resource: Resource) -> RawTable:
+    """Read a resource's CSV file with every column as text, reporting structural problems."""
+    raw = RawTable(resource=resource.name, file=resource.rel_path, frame=None)
+
+    def fail(rule: str, message: str, row: int | None = None, field_name: str | None = None,
+             value: object = None) -> RawTable:
+        raw.findings.append(Finding(rule, message, resource.name, resource.rel_path, row, field_name, shorten(value)))
+        return raw
+
+    path = resource.path
+    if path is None or resource.schema is None:
+        return raw  # the descriptor layer already reported why
+    if not path.is_file():
+        return fail("S05", "data file not found")
+    size = path.stat().st_size
+    if size > limits.MAX_FILE_BYTES:
+        return fail("D05", f"file is {size} bytes, over the limit of {limits.MAX_FILE_BYTES}")
+    if size == 0:
+        return fail("S05", "file is empty; expected a header row and data rows", row=1)
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    for bom, encoding in _BOMS.items():
+        if head.startswith(bom):
+            return fail("S01", f"file is {encoding}; save it as UTF-8", row=1)
+
+    fields = resource.field_names
+    header, header_problem = _read_header(head)
+    if header_problem:
+        return fail("S01", header_problem, row=1)
+    if header != fields:
+        return fail("S02", _describe_header_mismatch(header, fields), row=1, field_name=_first_header_diff(header, fields),
+                    value=",".join(header))
+
+    frame = _read_fast(path, fields)
+    if frame is None:
+        frame = _read_exact(path, fields, raw)
+        if frame is None:
+            return raw
+    else:
+        frame = frame.with_columns(_row_numbers(frame, fields))
+        _check_line_endings(path, frame, fields, raw)
+    frame = _drop_blank_rows_and_check_size(frame, fields, raw)
+    if frame.height == 0 and not raw.findings:
+        fail("S05", "table has a header but no data rows", row=1)
+    raw.frame = frame
+    return raw
+
+
+def _read_header(head: bytes) -> tuple[list[str], str | None]:
+    text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    if "\ufffd" in text.split("\n", 1)[0]:
+        return [], "header row is not valid UTF-8; save the file as UTF-8"
+    return next(csv.reader(io.StringIO(text)), []), None
+
+
+def _first_header_diff(header: list[str], fields: list[str]) -> str | None:
+    for index, name in enumerate(fields):
+        if index >= len(header) or header[index] != name:
+            return name
+    return header[len(fields)] if len(header) > len(fields) else None
+
+
+def _describe_header_mismatch(header: list[str], fields: list[str]) -> str:
+    missing = [f for f in fields if f not in header]
+    extra = [h for h in header if h not in fields]
+    duplicated = sorted({h for h in header if header.count(h) > 1})
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(missing))
+    if extra:
+        parts.append("unexpected " + ", ".join(extra))
+    if duplicated:
+        parts.append("duplicated " + ", ".join(duplicated))
+    if not parts:
+        parts.append("columns are in the wrong order")
+    return f"header does not match the schema ({'; '.join(parts)}); expected: {','.join(fields)}"
+
+
+def _read_fast(path: Path, fields: list[str]) -> pl.DataFrame | None:
+    """Parse with pyarrow; None when the file needs the exact reader (ragged rows, bad bytes, bad quoting)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    ragged: list[int] = []
+
+    def on_invalid_row(_row) -> str:
+        ragged.append(1)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(column_names=fields, skip_rows=1, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False,
+                                             invalid_row_handler=on_invalid_row),
+            convert_options=pacsv.ConvertOptions(column_types={name: pa.large_string() for name in fields},
+                                                 null_values=[""], strings_can_be_null=True,
+                                                 quoted_strings_can_be_null=True),
+        )
+    except (pa.ArrowInvalid, UnicodeError, OSError):
+        return None
+    if ragged:
+        return None
+    return pl.from_arrow(table)
+
+
+def _row_numbers(frame: pl.DataFrame, fields: list[str]) -> pl.Expr:
+    """Line number of each record: 2 for the first, plus the line breaks inside earlier cells."""
+    index = pl.int_range(2, pl.len() + 2, dtype=pl.Int64)
+    if frame.height == 0 or not any(frame[name].str.contains("\n", literal=True).any() for name in fields):
+        return index.alias(ROW)
+    breaks = pl.sum_horizontal(pl.col(name).str.count_matches("\n", literal=True).fill_null(0) for name in fields)
+    return (index + breaks.cum_sum().shift(1, fill_value=0)).alias(ROW)
+
+
+def _read_exact(path: Path, fields: list[str], raw: RawTable) -> pl.DataFrame | None:
+    """Read record by record with the csv module, reporting each structural problem at its line."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raw.findings.append(Finding("S01", f"invalid UTF-8 byte 0x{data[exc.start]:02x}; save the file as UTF-8",
+                                    raw.resource, raw.file, line))
+        return None
+    text = text.removeprefix("\ufeff")
+    columns: dict[str, list[str | None]] = {name: [] for name in fields}
+    rows: list[int] = []
+    csv.field_size_limit(sys.maxsize)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start_line = 1
+    try:
+        next(reader, None)
+        start_line = reader.line_num + 1
+        for record in reader:
+            if record and len(record) != len(fields):
+                shortfall = len(record) < len(fields)
+                raw.findings.append(Finding(
+                    "S03", f"row has {len(record)} cells; the header has {len(fields)}", raw.resource, raw.file,
+                    start_line, fields[len(record)] if shortfall else None, shorten(",".join(record))))
+            else:
+                for name, cell in zip(fields, record or [""] * len(fields)):
+                    columns[name].append(cell or None)
+                rows.append(start_line)
+            start_line = reader.line_num + 1
+    except csv.Error as exc:
+        raw.findings.append(Finding("S03", f"the CSV cannot be parsed here: {exc} (an unclosed quote or a truncated file?)",
+                                    raw.resource, raw.file, start_line))
+    schema = {name: pl.String for name in fields}
+    return pl.DataFrame(columns, schema=schema).with_columns(pl.Series(ROW, rows, dtype=pl.Int64))
+
+
+def _check_line_endings(path: Path, frame: pl.DataFrame, fields: list[str], raw: RawTable) -> None:
+    """Report a file whose records end partly with LF and partly with CRLF (line breaks inside cells excepted)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    crlf = data.count(b"\r\n")
+    if crlf == 0:
+        return
+    in_cells = int(frame.select(pl.sum_horizontal(
+        pl.col(name).str.count_matches("\n", literal=True).fill_null(0) for name in fields).sum()).item() or 0)
+    bare_lf = data.count(b"\n") - crlf - in_cells
+    if bare_lf <= 0:
+        return
+    first_ending = data[: data.index(b"\n") + 1].endswith(b"\r\n")
+    line_no = 1
+    for line in data.splitlines(keepends=True):
+        if line.endswith(b"\n") and line.endswith(b"\r\n") != first_ending:
+            break
+        line_no += 1
+    raw.findings.append(Finding("S06", "line endings are mixed (some LF, some CRLF); save the file with one kind",
+                                raw.resource, raw.file, line_no))
+
+
+def _drop_blank_rows_and_check_size(frame: pl.DataFrame, fields: list[str], raw: RawTable) -> pl.DataFrame:
+    """Report blank rows and oversized cells; return the frame without its blank rows."""
+    is_blank = pl.all_horizontal(pl.col(name).is_null() for name in fields)
+    for row in frame.filter(is_blank)[ROW].to_list():
+        raw.findings.append(Finding("S04", "row is blank; delete it", raw.resource, raw.file, row))
+    frame = frame.filter(~is_blank)
+    longest = frame.select(pl.col(name).str.len_chars().max() for name in fields).row(0) if frame.height else ()
+    for name, length in zip(fields, longest):
+        if length is not None and length > limits.MAX_CELL_CHARS:
+            too_long = frame.filter(pl.col(name).str.len_chars() > limits.MAX_CELL_CHARS)
+            for row, cell in too_long.select(ROW, name).iter_rows():
+                raw.findings.append(Finding("D05", f"cell has {len(cell)} characters, over the limit of "
+                                            f"{limits.MAX_CELL_CHARS}", raw.resource, raw.file, row, name,
+                                            shorten(cell)))
+    if frame.height > limits.MAX_ROWS:
+        raw.findings.append(Finding("D05", f"table has {frame.height} rows, over the limit of {limits.MAX_ROWS}",
+                                    raw.resource, raw.file))
+    return frame
