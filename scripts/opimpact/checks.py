@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import polars as pl
 import pandera.polars as pa
+import polars as pl
 
 from .fieldtypes import POLARS_TYPES
 
@@ -213,7 +213,7 @@ def provenance_checks(resource: str, texts: dict[str, str] | None) -> list[RuleC
             _column_check("P02", "sha256", "does not match the SHA-256 of the archived text",
                           lambda: pl.col(ARCHIVE_SHA).is_null() | (pl.col("sha256") == pl.col(ARCHIVE_SHA))),
         ]
-    checks = [_verbatim_check("P04", "evidence", "not found verbatim in the source's archived text", texts)]
+    checks = [_verbatim_check("P04", "evidence", "not found verbatim in the source's archived text (copy it exactly: the archive may use non-breaking spaces and curly quotes)", texts)]
     if resource == "quotes":
         checks.append(_verbatim_check("P03", "text", "quote not found verbatim in the source's archived text", texts))
     return checks

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
 import click
 
@@ -40,17 +41,136 @@ def validate(package: str, archive: str | None, output_format: str, max_errors: 
     try:
         report = validate_package(package, archive=archive, max_per_rule=max_errors)
     except UnreadableInput as exc:
-        fail_unreadable(str(exc), output_format)
+        fail_unreadable(str(exc), output_format, exc.rule)
     click.echo(render_json(report) if output_format == "json" else render_text(report), nl=False)
     sys.exit(0 if report.valid else 1)
 
 
-def fail_unreadable(message: str, output_format: str) -> None:
+def fail_unreadable(message: str, output_format: str = "text", rule: str | None = None) -> None:
     """Report input that cannot be read at all, and exit 2."""
     if output_format == "json":
         import json
 
-        click.echo(json.dumps({"valid": False, "error": message}, ensure_ascii=False))
+        click.echo(json.dumps({"valid": False, "rule": rule, "error": message}, ensure_ascii=False))
     else:
-        click.echo(f"error: {message}", err=True)
+        from .rules import RULES
+
+        tag = f" [{rule} {RULES[rule].name}]" if rule in RULES else ""
+        click.echo(f"error{tag}: {message}", err=True)
     sys.exit(2)
+
+
+@contextmanager
+def _export_errors(package: str):
+    """Map the errors an export can meet to a clear message and exit code: 1 invalid data, 2 unreadable/unwritable."""
+    from .codebook import CodebookError
+    from .export_common import ExportError, InvalidPackage, UnreadableInput
+
+    try:
+        yield
+    except UnreadableInput as exc:
+        fail_unreadable(str(exc), "text", exc.rule)
+    except InvalidPackage as exc:
+        click.echo(f"error: {package} does not validate ({exc.error_count} errors); nothing was written.\n"
+                   f"Run `opimpact validate {package}` to see what to fix.", err=True)
+        sys.exit(1)
+    except (ExportError, CodebookError) as exc:
+        click.echo(f"error: {exc}; nothing was written.", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"error: cannot write {exc.filename or 'the output'}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
+
+
+_PACKAGE_ARG = click.argument("package", default=".", type=click.Path(dir_okay=True, file_okay=True))
+
+
+@cli.group()
+def export() -> None:
+    """Export the package for Excel, SQLite/Datasette, or as a Markdown codebook.
+
+    Exports refuse a package that does not validate (exit 1) and unreadable input (exit 2).
+    """
+
+
+@export.command("xlsx")
+@_PACKAGE_ARG
+@click.option("--out", type=click.Path(dir_okay=False), default="op-impact.xlsx", show_default=True,
+              help="Workbook to write.")
+@click.option("--version", "version", default=None, help="Version shown in the README sheet (default: the descriptor's).")
+def export_xlsx(package: str, out: str, version: str | None) -> None:
+    """Write one Excel workbook: README sheet, one sheet per table, codebook sheet."""
+    from .export_xlsx import write_workbook
+
+    with _export_errors(package):
+        write_workbook(package, out, version=version)
+    click.echo(f"wrote {out}")
+
+
+@export.command("sqlite")
+@_PACKAGE_ARG
+@click.option("--out", type=click.Path(dir_okay=False), default="op-impact.sqlite", show_default=True,
+              help="SQLite database to write.")
+@click.option("--metadata", type=click.Path(dir_okay=False), default=None,
+              help="Datasette metadata.json to write [default: OUT with suffix .metadata.json].")
+@click.option("--no-metadata", is_flag=True, help="Do not write the Datasette metadata file.")
+def export_sqlite(package: str, out: str, metadata: str | None, no_metadata: bool) -> None:
+    """Write a SQLite database (typed columns, keys, indexes) and its Datasette metadata.json."""
+    from pathlib import Path
+
+    from .export_common import loaded_package
+    from .export_sqlite import write_database, write_datasette_metadata
+
+    meta_path = None if no_metadata else Path(metadata or Path(out).with_suffix(".metadata.json"))
+    with _export_errors(package), loaded_package(package) as loaded:
+        write_database(loaded, out)
+        if meta_path is not None:
+            write_datasette_metadata(loaded, meta_path, database=Path(out).stem)
+    click.echo(f"wrote {out}" + (f" and {meta_path}" if meta_path else ""))
+
+
+@export.command("codebook")
+@_PACKAGE_ARG
+@click.option("--out", type=click.Path(dir_okay=False), default="docs/codebook.md", show_default=True,
+              help="Markdown file to write (or compare with --check).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if OUT differs from a fresh codebook.")
+def export_codebook(package: str, out: str, check: bool) -> None:
+    """Write the codebook (every table and field, from the Table Schemas) as Markdown.
+
+    The codebook documents the schemas, so it is written even while the data do not validate yet.
+    """
+    from pathlib import Path
+
+    from .atomic import write_text_atomic
+    from .codebook import build_codebook
+
+    with _export_errors(package):
+        text = build_codebook(package)
+        if check:
+            current = Path(out).read_bytes() if Path(out).is_file() else None
+            if current != text.encode("utf-8"):
+                click.echo(f"{out} is stale: run `opimpact export codebook {package} --out {out}`", err=True)
+                sys.exit(1)
+            click.echo(f"{out} is up to date")
+            return
+        write_text_atomic(out, text)
+    click.echo(f"wrote {out}")
+
+
+def _picture_suffix(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value.lower().endswith((".png", ".svg")):
+        raise click.BadParameter("the picture must end in .png or .svg", ctx=ctx, param=param)
+    return value
+
+
+@cli.command()
+@_PACKAGE_ARG
+@click.option("--out", type=click.Path(dir_okay=False), default="docs/timeline.png", show_default=True,
+              callback=_picture_suffix, help="Picture to write (.png or .svg).")
+def plot(package: str, out: str) -> None:
+    """Draw the timeline: personnel figures, asset presence and events, each marked by date precision."""
+    from .plot import plot_timeline
+
+    with _export_errors(package):
+        plot_timeline(package, out)
+    click.echo(f"wrote {out}")

@@ -23,7 +23,11 @@ _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 class UnreadableInput(Exception):
-    """The input cannot be read at all (exit code 2): missing path, invalid JSON, a broken zip."""
+    """The input cannot be read at all (exit code 2): missing path, invalid JSON, a broken or unsafe zip."""
+
+    def __init__(self, message: str, rule: str = "D01") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 @dataclass
@@ -236,22 +240,22 @@ def extract_zip_safely(archive: Path, dest: Path) -> Path:
 def check_zip_entries(infos: list[zipfile.ZipInfo], label: str) -> None:
     """Refuse a zip with unsafe entries before anything is extracted."""
     if len(infos) > limits.MAX_ZIP_ENTRIES:
-        raise UnreadableInput(f"{label}: {len(infos)} entries, over the limit of {limits.MAX_ZIP_ENTRIES}")
+        raise UnreadableInput(f"{label}: {len(infos)} entries, over the limit of {limits.MAX_ZIP_ENTRIES}", "D05")
     total = 0
     for info in infos:
         name = info.filename
         reason = unsafe_path_reason(name)
         if reason:
-            raise UnreadableInput(f"{label}: unsafe entry {name!r}: {reason}")
+            raise UnreadableInput(f"{label}: unsafe entry {name!r}: {reason}", "D03")
         if stat.S_ISLNK(info.external_attr >> 16):
-            raise UnreadableInput(f"{label}: entry {name!r} is a symbolic link; links are refused")
+            raise UnreadableInput(f"{label}: entry {name!r} is a symbolic link; links are refused", "D03")
         if info.file_size > limits.MAX_ZIP_ENTRY_BYTES:
-            raise UnreadableInput(f"{label}: entry {name!r} expands to {info.file_size} bytes, over the limit")
+            raise UnreadableInput(f"{label}: entry {name!r} expands to {info.file_size} bytes, over the limit", "D05")
         if info.compress_size and info.file_size / info.compress_size > limits.MAX_ZIP_RATIO and info.file_size > 1024**2:
-            raise UnreadableInput(f"{label}: entry {name!r} has a compression ratio over {limits.MAX_ZIP_RATIO}: refused as a possible zip bomb")
+            raise UnreadableInput(f"{label}: entry {name!r} has a compression ratio over {limits.MAX_ZIP_RATIO}: refused as a possible zip bomb", "D05")
         total += info.file_size
     if total > limits.MAX_ZIP_TOTAL_BYTES:
-        raise UnreadableInput(f"{label}: expands to {total} bytes, over the limit of {limits.MAX_ZIP_TOTAL_BYTES}")
+        raise UnreadableInput(f"{label}: expands to {total} bytes, over the limit of {limits.MAX_ZIP_TOTAL_BYTES}", "D05")
 
 
 def _copy_limited(src, dst, info: zipfile.ZipInfo, label: str) -> None:
@@ -260,6 +264,6 @@ def _copy_limited(src, dst, info: zipfile.ZipInfo, label: str) -> None:
     while chunk := src.read(1 << 20):
         written += len(chunk)
         if written > info.file_size:
-            raise UnreadableInput(f"{label}: entry {info.filename!r} expands past its declared size")
+            raise UnreadableInput(f"{label}: entry {info.filename!r} expands past its declared size", "D05")
         dst.write(chunk)
 

@@ -176,7 +176,7 @@ def _read_exact(path: Path, fields: list[str], raw: RawTable) -> pl.DataFrame | 
                     "S03", f"row has {len(record)} cells; the header has {len(fields)}", raw.resource, raw.file,
                     start_line, fields[len(record)] if shortfall else None, shorten(",".join(record))))
             else:
-                for name, cell in zip(fields, record or [""] * len(fields)):
+                for name, cell in zip(fields, record or [""] * len(fields), strict=True):
                     columns[name].append(cell or None)
                 rows.append(start_line)
             start_line = reader.line_num + 1
@@ -216,7 +216,7 @@ def _drop_blank_rows_and_check_size(frame: pl.DataFrame, fields: list[str], raw:
         raw.findings.append(Finding("S04", "row is blank; delete it", raw.resource, raw.file, row))
     frame = frame.filter(~is_blank)
     longest = frame.select(pl.col(name).str.len_chars().max() for name in fields).row(0) if frame.height else ()
-    for name, length in zip(fields, longest):
+    for name, length in zip(fields, longest, strict=False):
         if length is not None and length > limits.MAX_CELL_CHARS:
             too_long = frame.filter(pl.col(name).str.len_chars() > limits.MAX_CELL_CHARS)
             for row, cell in too_long.select(ROW, name).iter_rows():

@@ -1,0 +1,177 @@
+"""Citations of a release from CITATION.cff: plain text, BibTeX, RIS, or the CFF itself."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+CITATION_NAME = "CITATION.cff"
+FORMATS = ("text", "bibtex", "ris", "cff")
+_BIBTEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%", "$": r"\$",
+                   "#": r"\#", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+class CitationError(Exception):
+    """CITATION.cff is missing or unusable, or the requested version was never released (exit code 1)."""
+
+
+def load_citation_text(root: Path) -> str:
+    path = root / CITATION_NAME
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CitationError(f"{path}: no {CITATION_NAME} here") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CitationError(f"{path}: cannot be read ({exc})") from None
+
+
+def parse_citation(text: str, label: str = CITATION_NAME) -> dict:
+    """The CFF document as a dict; CitationError when it is not YAML or lacks title and authors."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CitationError(f"{label} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise CitationError(f"{label} must be a YAML mapping")
+    for key in ("title", "authors"):
+        if not data.get(key):
+            raise CitationError(f"{label} has no '{key}'")
+    if not isinstance(data["authors"], list):
+        raise CitationError(f"{label}: 'authors' must be a list")
+    return data
+
+
+def with_release(text: str, version: str, date: dt.date) -> str:
+    """CITATION.cff text with top-level version and date-released set, the rest kept byte for byte. Idempotent."""
+    text = _set_top_level(text, "version", f'"{version}"')
+    return _set_top_level(text, "date-released", f'"{date.isoformat()}"')
+
+
+def _set_top_level(text: str, key: str, value: str) -> str:
+    pattern = re.compile(rf"^{re.escape(key)}:[^\n]*$", re.MULTILINE)
+    line = f"{key}: {value}"
+    if pattern.search(text):
+        return pattern.sub(lambda _: line, text, count=1)
+    return text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
+
+
+def _authors(cff: dict) -> list[str]:
+    """Author names: an entity's 'name', or a person's 'family-names, given-names'."""
+    names = []
+    for author in cff["authors"]:
+        if not isinstance(author, dict):
+            continue
+        if author.get("name"):
+            names.append(str(author["name"]))
+        else:
+            family = " ".join(str(author.get(k, "")) for k in ("name-particle", "family-names") if author.get(k))
+            given = str(author.get("given-names", ""))
+            names.append(", ".join(p for p in (family, given) if p))
+    if not names:
+        raise CitationError(f"{CITATION_NAME}: no author has a name")
+    return names
+
+
+def _is_entity(author: object) -> bool:
+    return isinstance(author, dict) and bool(author.get("name"))
+
+
+def _date(cff: dict) -> dt.date | None:
+    value = cff.get("date-released")
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        raise CitationError(f"{CITATION_NAME}: date-released {value!r} is not YYYY-MM-DD") from None
+
+
+def _link(cff: dict) -> str | None:
+    if cff.get("doi"):
+        return f"https://doi.org/{cff['doi']}"
+    return cff.get("url") or cff.get("repository-artifact") or cff.get("repository-code")
+
+
+def render_text(cff: dict) -> str:
+    """An APA-style reference: Authors (year). Title (Version v) [Data set]. Link."""
+    date = _date(cff)
+    year = date.year if date else "n.d."
+    authors = _authors(cff)
+    who = authors[0] if len(authors) == 1 else ", ".join(authors[:-1]) + ", & " + authors[-1]
+    version = f" (Version {cff['version']})" if cff.get("version") else ""
+    link = _link(cff)
+    return f"{who} ({year}). {cff['title']}{version} [Data set].{' ' + link if link else ''}\n"
+
+
+def _bibtex_escape(text: str) -> str:
+    return "".join(_BIBTEX_SPECIAL.get(c, c) for c in str(text))
+
+
+def render_bibtex(cff: dict) -> str:
+    """A BibTeX @misc entry (classic BibTeX has no data set type); entity authors are braced whole."""
+    date = _date(cff)
+    names = []
+    for author, name in zip([a for a in cff["authors"] if isinstance(a, dict)], _authors(cff)):
+        names.append("{" + _bibtex_escape(name) + "}" if _is_entity(author) else _bibtex_escape(name))
+    version = str(cff.get("version", ""))
+    key = re.sub(r"[^A-Za-z0-9_.:-]+", "-", f"op-impact-{version}" if version else "op-impact")
+    fields = [("author", " and ".join(names)), ("title", "{" + _bibtex_escape(cff["title"]) + "}")]
+    if date:
+        fields += [("year", str(date.year)), ("month", date.strftime("%b").lower())]
+    if version:
+        fields.append(("version", _bibtex_escape(version)))
+    fields.append(("howpublished", "Data set"))
+    if cff.get("doi"):
+        fields.append(("doi", _bibtex_escape(cff["doi"])))
+    link = _link(cff)
+    if link:
+        fields.append(("url", link))
+    if date:
+        fields.append(("note", f"Version {_bibtex_escape(version)}, released {date.isoformat()}" if version
+                       else f"Released {date.isoformat()}"))
+    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+    return f"@misc{{{key},\n{body}\n}}\n"
+
+
+def render_ris(cff: dict) -> str:
+    """An RIS record of type DATA."""
+    date = _date(cff)
+    lines = ["TY  - DATA"] + [f"AU  - {name}" for name in _authors(cff)] + [f"TI  - {cff['title']}"]
+    if date:
+        lines += [f"PY  - {date.year}", f"DA  - {date:%Y/%m/%d}"]
+    if cff.get("version"):
+        lines.append(f"ET  - {cff['version']}")
+    if cff.get("abstract"):
+        lines.append("AB  - " + " ".join(str(cff["abstract"]).split()))
+    lines += [f"KW  - {k}" for k in cff.get("keywords") or []]
+    if cff.get("doi"):
+        lines.append(f"DO  - {cff['doi']}")
+    link = _link(cff)
+    if link:
+        lines.append(f"UR  - {link}")
+    lines.append("ER  - ")
+    return "\n".join(lines) + "\n"
+
+
+def citation(root: Path, fmt: str = "text", version: str | None = None,
+             released: dict[str, dt.date] | None = None) -> str:
+    """The citation of the package at root, optionally of an earlier released version.
+
+    released maps each recorded release version to its date; a version other than the CFF's own must be in it.
+    """
+    if fmt not in FORMATS:
+        raise CitationError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    text = load_citation_text(root)
+    cff = parse_citation(text)
+    if version is not None and str(cff.get("version")) != version:
+        if not released or version not in released:
+            known = ", ".join(sorted(released or {})) or "none"
+            raise CitationError(f"version {version} was never released (recorded releases: {known})")
+        text = with_release(text, version, released[version])
+        cff = parse_citation(text)
+    if fmt == "cff":
+        return text
+    return {"text": render_text, "bibtex": render_bibtex, "ris": render_ris}[fmt](cff)

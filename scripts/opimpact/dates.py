@@ -1,0 +1,32 @@
+"""Date groups with a precision: the whole period a stored date stands for."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+PERIOD_MONTHS = {"month": 1, "season": 3, "year": 12}
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same day-of-month `months` later (days are clamped to the month's end)."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    month += 1
+    next_first = dt.date(year + (month == 12), month % 12 + 1, 1)
+    last_day = (next_first - dt.timedelta(days=1)).day
+    return dt.date(year, month, min(day.day, last_day))
+
+
+def latest_possible(start: dt.date | None, end: dt.date | None, precision: str | None) -> dt.date | None:
+    """The last day a date group can mean: its end (or start) extended to the end of its precision's period.
+
+    'range' ends on its end date; 'day' on its end or start; month, season and year on the last day of the
+    period that begins at the end (or start) date. None when there is no start.
+    """
+    if start is None:
+        return None
+    base = end or start
+    months = PERIOD_MONTHS.get(precision or "day")
+    if precision == "range" or months is None:
+        return base
+    return add_months(base, months) - dt.timedelta(days=1)

@@ -1,0 +1,127 @@
+"""What every export shares: open a package, refuse it unless it validates, and read its typed tables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import polars as pl
+
+from .package import Package, UnreadableInput, open_package
+
+__all__ = ["ExportError", "InvalidPackage", "LoadedPackage", "loaded_package", "package_created", "citation_text",
+           "UnreadableInput"]
+
+FALLBACK_CREATED = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+class InvalidPackage(Exception):
+    """The package does not validate, so it is not exported (exit code 1)."""
+
+    def __init__(self, label: str, error_count: int):
+        self.label = label
+        self.error_count = error_count
+        super().__init__(f"{label} does not validate ({error_count} errors); nothing was written. "
+                         f"Run `opimpact validate {label}` to see what to fix.")
+
+
+class ExportError(Exception):
+    """Valid data that the target format cannot hold (for example a cell too long for Excel); exit code 1."""
+
+
+@dataclass
+class LoadedPackage:
+    """A package that validated, with its typed tables in descriptor order."""
+
+    package: Package
+    tables: dict[str, pl.DataFrame]
+
+    @property
+    def descriptor(self) -> dict:
+        return self.package.descriptor
+
+    def schema(self, name: str) -> dict:
+        return self.package.resources[name].schema or {"fields": []}
+
+
+@contextmanager
+def loaded_package(source: Package | LoadedPackage | str | os.PathLike, check: bool = True) -> Iterator[LoadedPackage]:
+    """Yield the package at source (path or already opened) with its typed tables.
+
+    With check=True the package is validated first and InvalidPackage is raised when it has any error.
+    Raises UnreadableInput when the input cannot be read at all.
+    """
+    if isinstance(source, LoadedPackage):
+        yield source
+        return
+    if isinstance(source, Package):
+        yield _load(source, check)
+        return
+    with open_package(source) as package:
+        yield _load(package, check)
+
+
+def _load(package: Package, check: bool) -> LoadedPackage:
+    from .validate import load_typed_tables, validate_loaded
+
+    if check:
+        report = validate_loaded(package)
+        if not report.valid:
+            raise InvalidPackage(package.label, report.error_count)
+    return LoadedPackage(package, load_typed_tables(package))
+
+
+def package_created(descriptor: dict) -> datetime:
+    """The package's `created` timestamp (UTC), used wherever a format wants a date, so output is reproducible."""
+    value = descriptor.get("created")
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return FALLBACK_CREATED
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return FALLBACK_CREATED
+
+
+def citation_text(descriptor: dict, version: str | None = None) -> str:
+    """A plain-text citation built from the descriptor: authors (year). Title (version x). Data package."""
+    version = version or str(descriptor.get("version") or "")
+    authors = "; ".join(c.get("title", "") for c in descriptor.get("contributors", [])
+                        if isinstance(c, dict) and c.get("role", "author") == "author" and c.get("title"))
+    year = package_created(descriptor).year
+    parts = [f"{authors or 'op-impact contributors'} ({year}).", f"{descriptor.get('title', 'op-impact')}"]
+    parts[-1] += f" (version {version})." if version else "."
+    parts.append("Frictionless Data Package.")
+    if descriptor.get("homepage"):
+        parts.append(str(descriptor["homepage"]))
+    return " ".join(parts)
+
+
+def licence_text(descriptor: dict) -> str:
+    """The licences as 'Title (name), path', one after another."""
+    out = []
+    for lic in descriptor.get("licenses", []):
+        if isinstance(lic, dict):
+            label = lic.get("title") or lic.get("name") or ""
+            if lic.get("name") and lic.get("title"):
+                label = f"{lic['title']} ({lic['name']})"
+            out.append(f"{label}, {lic['path']}" if lic.get("path") else label)
+    return "; ".join(out)
+
+
+def dependency_order(loaded: LoadedPackage) -> list[str]:
+    """Table names with every referenced table before the tables that reference it; ties in descriptor order."""
+    names = list(loaded.tables)
+    needs = {name: {fk["reference"]["resource"] for fk in loaded.schema(name).get("foreignKeys", [])
+                    if fk.get("reference", {}).get("resource") in names and fk["reference"]["resource"] != name}
+             for name in names}
+    ordered: list[str] = []
+    while len(ordered) < len(names):
+        ready = [n for n in names if n not in ordered and needs[n] <= set(ordered)]
+        if not ready:  # a cycle: keep descriptor order for the rest
+            ready = [n for n in names if n not in ordered]
+        ordered.append(ready[0])
+    return ordered

@@ -1,0 +1,194 @@
+"""Export the package as one SQLite database, plus a Datasette metadata.json describing it.
+
+One table per resource with typed columns, NOT NULL for required fields, primary and foreign keys, CHECKs for
+enums and dates, and an index on every foreign key. The database is built in a temporary file, filled in a
+fixed order, checked (foreign_key_check, integrity_check) and VACUUMed, so the same package gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import polars as pl
+
+from .atomic import atomic_path, write_text_atomic
+from .export_common import (
+    ExportError,
+    LoadedPackage,
+    dependency_order,
+    licence_text,
+    loaded_package,
+)
+from .package import Package
+
+__all__ = ["write_database", "write_datasette_metadata", "datasette_metadata", "create_statements"]
+
+SQL_TYPES = {"string": "TEXT", "any": "TEXT", "date": "TEXT", "datetime": "TEXT", "integer": "INTEGER",
+             "year": "INTEGER", "number": "REAL", "boolean": "INTEGER"}
+PAGE_SIZE = 4096
+
+
+def quote(name: str) -> str:
+    """An SQL identifier in double quotes."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+def _as_list(value: object) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def create_statements(name: str, schema: dict) -> list[str]:
+    """CREATE TABLE and CREATE INDEX statements for one resource's Table Schema."""
+    primary = _as_list(schema.get("primaryKey"))
+    lines = []
+    for field in schema["fields"]:
+        column, kind = field["name"], field.get("type", "string")
+        constraints = field.get("constraints", {})
+        line = f"  {quote(column)} {SQL_TYPES.get(kind, 'TEXT')}"
+        if constraints.get("required") or column in primary:
+            line += " NOT NULL"
+        if constraints.get("unique") and primary != [column]:
+            line += " UNIQUE"
+        checks = []
+        if "enum" in constraints:
+            checks.append(f"{quote(column)} IN ({', '.join(_literal(v) for v in constraints['enum'])})")
+        if kind == "date":
+            checks.append(f"{quote(column)} = date({quote(column)})")
+        if kind == "boolean":
+            checks.append(f"{quote(column)} IN (0, 1)")
+        if checks:
+            line += f" CHECK ({quote(column)} IS NULL OR ({' AND '.join(checks)}))"
+        lines.append(line)
+    if primary:
+        lines.append(f"  PRIMARY KEY ({', '.join(quote(k) for k in primary)})")
+    indexes = []
+    for fk in schema.get("foreignKeys", []):
+        local = _as_list(fk["fields"])
+        target = fk["reference"]["resource"] or name
+        remote = _as_list(fk["reference"]["fields"])
+        lines.append(f"  FOREIGN KEY ({', '.join(map(quote, local))}) "
+                     f"REFERENCES {quote(target)} ({', '.join(map(quote, remote))})")
+        index = f"idx_{name}_{'_'.join(local)}"
+        indexes.append(f"CREATE INDEX {quote(index)} ON {quote(name)} ({', '.join(map(quote, local))})")
+    return [f"CREATE TABLE {quote(name)} (\n" + ",\n".join(lines) + "\n)", *indexes]
+
+
+def _sql_value(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def write_database(package: Package | LoadedPackage | str | os.PathLike, out_path: str | os.PathLike,
+                   check: bool = True) -> None:
+    """Write the package's SQLite database to out_path atomically; same package, same bytes.
+
+    With check=True a package that does not validate raises InvalidPackage. Raises UnreadableInput for
+    unreadable input and ExportError if the finished database fails its foreign-key or integrity check.
+    """
+    with loaded_package(package, check=check) as loaded, atomic_path(Path(out_path)) as tmp:
+        tmp.unlink()  # sqlite creates the file itself
+        try:
+            _build(loaded, tmp)
+        finally:
+            Path(f"{tmp}-journal").unlink(missing_ok=True)
+
+
+def _build(loaded: LoadedPackage, path: Path) -> None:
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute(f"PRAGMA page_size = {PAGE_SIZE}")
+        con.execute("PRAGMA journal_mode = DELETE")
+        con.execute("PRAGMA foreign_keys = ON")
+        con.execute("BEGIN")
+        for name in dependency_order(loaded):
+            for statement in create_statements(name, loaded.schema(name)):
+                con.execute(statement)
+            _insert(con, name, loaded.tables[name])
+        con.execute("COMMIT")
+        _check(con)
+        con.execute("VACUUM")
+    except sqlite3.Error as exc:
+        raise ExportError(f"SQLite refused the data: {exc}") from None
+    finally:
+        con.close()
+
+
+def _insert(con: sqlite3.Connection, name: str, frame: pl.DataFrame) -> None:
+    if frame.height == 0:
+        return
+    columns = ", ".join(map(quote, frame.columns))
+    marks = ", ".join("?" for _ in frame.columns)
+    sql = f"INSERT INTO {quote(name)} ({columns}) VALUES ({marks})"
+    con.executemany(sql, ([_sql_value(v) for v in row] for row in frame.iter_rows()))
+
+
+def _check(con: sqlite3.Connection) -> None:
+    broken = con.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        table, rowid, parent, _ = broken[0]
+        raise ExportError(f"foreign_key_check failed: {len(broken)} rows, first {table} rowid {rowid} -> {parent}")
+    integrity = con.execute("PRAGMA integrity_check").fetchall()
+    if integrity != [("ok",)]:
+        raise ExportError(f"integrity_check failed: {integrity[0][0]}")
+
+
+def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, database: str,
+                       check: bool = True) -> dict:
+    """Datasette metadata for the database named database (the db file's stem): titles, descriptions, licence."""
+    with loaded_package(package, check=check) as loaded:
+        d = loaded.descriptor
+        licences = [lic for lic in d.get("licenses", []) if isinstance(lic, dict)]
+        meta: dict = {"title": d.get("title", d.get("name", "")), "description": d.get("description", "")}
+        if licences:
+            meta["license"] = licences[0].get("name") or licences[0].get("title", "")
+            if licences[0].get("path"):
+                meta["license_url"] = licences[0]["path"]
+            if len(licences) > 1:
+                meta["license"] = licence_text(d)
+        sources = [s.get("title", "") for s in d.get("sources", []) if isinstance(s, dict) and s.get("title")]
+        if sources:
+            meta["source"] = "; ".join(sources)
+        if d.get("homepage"):
+            meta["source_url"] = meta["about_url"] = d["homepage"]
+        tables = {}
+        for name in loaded.tables:
+            resource = loaded.package.resources[name]
+            schema = loaded.schema(name)
+            entry = {
+                "title": resource.descriptor.get("title", name),
+                "description": resource.descriptor.get("description", ""),
+                "columns": {f["name"]: f.get("description", f.get("title", "")) for f in schema["fields"]},
+            }
+            primary = _as_list(schema.get("primaryKey"))
+            if len(primary) == 1:
+                entry["sort"] = primary[0]
+            facets = [f["name"] for f in schema["fields"] if "enum" in f.get("constraints", {})]
+            if facets:
+                entry["facets"] = facets
+            tables[name] = entry
+        meta["databases"] = {database: {"title": meta["title"], "tables": tables}}
+        return meta
+
+
+def write_datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, out_path: str | os.PathLike,
+                             database: str, check: bool = True) -> None:
+    """Write Datasette's metadata.json for the database named database, atomically and deterministically."""
+    meta = datasette_metadata(package, database, check=check)
+    write_text_atomic(out_path, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")

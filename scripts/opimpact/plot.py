@@ -1,0 +1,244 @@
+"""The timeline picture: personnel figures, the periods assets were present, and events, over one time axis.
+
+Every dated mark shows how precise its date is: the marker shape names the precision and a horizontal bar
+spans the whole period the precision allows (a month, a season, a year, or a range). Output is
+deterministic: Agg backend, matplotlib's default style, fixed size and DPI, and no dates or software
+versions in the file's metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from .atomic import atomic_path
+from .dates import latest_possible
+from .export_common import LoadedPackage, loaded_package
+from .package import Package
+
+__all__ = ["plot_timeline", "FORMATS"]
+
+FORMATS = (".png", ".svg")
+SIZE_INCHES = (12.0, 9.0)
+DPI = 150
+PRECISION_MARKERS = {"day": "o", "month": "s", "season": "D", "year": "^", "range": "X"}
+PRECISION_ORDER = list(PRECISION_MARKERS)
+MEASURE_STYLE = {  # label, colour
+    "authorized_ceiling": ("authorized ceiling", "#b2182b"),
+    "deployed": ("deployed (official)", "#2166ac"),
+    "reported_estimate": ("reported estimate", "#e08214"),
+}
+CONTRIBUTION_COLOUR = {"deployed": "#4d9221", "provided": "#8073ac"}
+STATUS_FILL = {"occurred": True, "ongoing": True, "planned": False}
+QUALIFIER_SIGN = {"exact": "", "approximately": "~", "at_most": "≤", "at_least": "≥"}
+UNCERTAIN_ALPHA = 0.3
+LEGEND_ABOVE_RIGHT = {"loc": "lower right", "bbox_to_anchor": (1.0, 1.0), "fontsize": 8, "frameon": False,
+                      "ncols": 3, "borderaxespad": 0.2}
+
+
+@dataclass(frozen=True)
+class Dated:
+    """One date group: where the mark goes (start), how far it may reach (latest) and its precision."""
+
+    start: dt.date
+    latest: dt.date
+    precision: str
+
+    @classmethod
+    def of(cls, row: dict, stem: str) -> Dated | None:
+        start = row.get(f"{stem}_start")
+        if start is None:
+            return None
+        precision = row.get(f"{stem}_precision") or "day"
+        return cls(start, latest_possible(start, row.get(f"{stem}_end"), precision), precision)
+
+
+def plot_timeline(package: Package | LoadedPackage | str | os.PathLike, out_path: str | os.PathLike,
+                  check: bool = True) -> None:
+    """Draw the timeline of the package into out_path (.png or .svg), atomically and deterministically.
+
+    With check=True a package that does not validate raises InvalidPackage; unreadable input raises
+    UnreadableInput; an unsupported suffix raises ValueError.
+    """
+    out_path = Path(out_path)
+    if out_path.suffix.lower() not in FORMATS:
+        raise ValueError(f"{out_path}: the picture must end in {' or '.join(FORMATS)}")
+    with loaded_package(package, check=check) as loaded, _style():
+        figure = build_figure(loaded)
+        with atomic_path(out_path) as tmp:
+            _save(figure, tmp, out_path.suffix.lower())
+
+
+@contextmanager
+def _style() -> Iterator[None]:
+    """matplotlib's default style, whatever the user's matplotlibrc says, with a fixed SVG hash salt."""
+    import matplotlib
+
+    with matplotlib.rc_context(rc=dict(matplotlib.rcParamsDefault)):
+        matplotlib.rcParams.update({"svg.hashsalt": "op-impact", "font.size": 10, "axes.titlesize": 11,
+                                    "axes.titleweight": "bold", "axes.titlelocation": "left"})
+        yield
+
+
+def _rows(loaded: LoadedPackage, name: str) -> list[dict]:
+    frame = loaded.tables.get(name)
+    return frame.to_dicts() if isinstance(frame, pl.DataFrame) else []
+
+
+def build_figure(loaded: LoadedPackage):
+    """The matplotlib Figure (not attached to pyplot) for a loaded package."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with _style():
+        figure = Figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
+        FigureCanvasAgg(figure)
+        title = loaded.descriptor.get("title", "op-impact")
+        figure.suptitle(f"{title}: timeline", fontsize=13, fontweight="bold")
+        personnel, assets, events = _rows(loaded, "personnel_levels"), _rows(loaded, "assets"), _rows(loaded, "events")
+        axes = figure.subplots(3, 1, sharex=True, height_ratios=[1.2, 1.0, 1.1])
+        spans = _all_spans(personnel, assets, events)
+        low = min((s.start for s in spans), default=dt.date(2000, 1, 1))
+        high = max((s.latest for s in spans), default=low)
+        margin = max(dt.timedelta(days=30), (high - low) * 0.03)
+        _personnel_panel(axes[0], personnel, high + margin)
+        _assets_panel(axes[1], assets, high + margin)
+        _events_panel(axes[2], events)
+        if spans:
+            axes[2].set_xlim(low - margin, high + margin)
+            _date_axis(axes[2])
+        else:
+            for ax in axes:
+                ax.text(0.5, 0.5, "no dated rows in this package yet", transform=ax.transAxes, ha="center",
+                        va="center", color="0.4")
+        _precision_legend(figure)
+    return figure
+
+
+def _all_spans(personnel: list[dict], assets: list[dict], events: list[dict]) -> list[Dated]:
+    """Every date group drawn, to fix the time axis before drawing."""
+    groups = [(personnel, "date"), (events, "date"), (assets, "arrived"), (assets, "departed")]
+    spans = [Dated.of(row, stem) for rows, stem in groups for row in rows]
+    return [s for s in spans if s is not None]
+
+
+def _date_axis(ax) -> None:
+    from matplotlib import dates as mdates
+
+    locator = mdates.AutoDateLocator(minticks=5, maxticks=12)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    for a in ax.figure.axes:
+        a.grid(axis="x", color="0.88", linewidth=0.8)
+        a.set_axisbelow(True)
+
+
+def _span(ax, y: float, dated: Dated, colour: str, filled: bool = True, size: float = 7, linewidth: float = 4):
+    """A mark at the start date with a bar over the whole period the precision allows."""
+    if dated.latest > dated.start:
+        ax.hlines(y, dated.start, dated.latest, colors=colour, linewidth=linewidth, alpha=UNCERTAIN_ALPHA)
+    ax.plot([dated.start], [y], linestyle="none", marker=PRECISION_MARKERS.get(dated.precision, "o"),
+            markersize=size, color=colour, markerfacecolor=colour if filled else "white", markeredgewidth=1.4)
+
+
+def _personnel_panel(ax, rows: list[dict], edge: dt.date) -> None:
+    ax.set_title("Personnel figures")
+    ax.set_ylabel("personnel")
+    ceilings = sorted(((Dated.of(r, "date"), r) for r in rows if r.get("measure") == "authorized_ceiling"
+                       and r.get("date_start")), key=lambda item: (item[0].start, item[1]["personnel_id"]))
+    if ceilings:
+        xs = [d.start for d, _ in ceilings]
+        ys = [r["count"] for _, r in ceilings]
+        colour = MEASURE_STYLE["authorized_ceiling"][1]
+        ax.step(xs, ys, where="post", color=colour, linewidth=1.2, linestyle="--", alpha=0.8)
+        ax.hlines(ys[-1], xs[-1], edge, colors=colour, linewidth=1.2, linestyles="--", alpha=0.8)
+    seen_labels: set[str | None] = set()
+    for row in sorted(rows, key=lambda r: (r.get("date_start") or dt.date.min, r.get("personnel_id") or "")):
+        dated = Dated.of(row, "date")
+        if dated is None or row.get("count") is None:
+            continue
+        label, colour = MEASURE_STYLE.get(row.get("measure"), (row.get("measure"), "0.3"))
+        _span(ax, row["count"], dated, colour)
+        seen_labels.add(row.get("measure"))
+        note = QUALIFIER_SIGN.get(row.get("qualifier"), "") + f"{row['count']:,}"
+        if row.get("special_forces") == "only":
+            note += " SOF"
+        ax.annotate(note, (dated.start, row["count"]), xytext=(5, 5), textcoords="offset points", fontsize=8,
+                    color=colour)
+    for measure, (label, colour) in MEASURE_STYLE.items():
+        if measure in seen_labels:
+            ax.plot([], [], linewidth=5, color=colour, label=label)
+    if seen_labels:
+        ax.legend(**LEGEND_ABOVE_RIGHT)
+        ax.set_ylim(0, max(r["count"] for r in rows if r.get("count") is not None) * 1.25 + 1)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _assets_panel(ax, rows: list[dict], edge: dt.date) -> None:
+    dated_rows = [r for r in rows if r.get("arrived_start")]
+    dated_rows.sort(key=lambda r: (r["arrived_start"], r.get("asset_id") or ""))
+    labels = []
+    for y, row in enumerate(dated_rows):
+        arrived = Dated.of(row, "arrived")
+        departed = Dated.of(row, "departed")
+        colour = CONTRIBUTION_COLOUR.get(row.get("contribution"), "0.4")
+        _span(ax, y, arrived, colour, linewidth=9)
+        if departed is not None:
+            if departed.start > arrived.latest:
+                ax.hlines(y, arrived.latest, departed.start, colors=colour, linewidth=9)
+            _span(ax, y, departed, colour, filled=False, linewidth=9)
+        else:
+            ax.hlines(y, arrived.latest, edge, colors=colour, linewidth=2, linestyles=":")
+        quantity = f"{row['quantity']} × " if row.get("quantity") else ""
+        labels.append(f"{quantity}{row.get('name', '')}")
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    ax.set_ylim(len(labels) - 0.5 if labels else 0.5, -0.5)
+    undated = len(rows) - len(dated_rows)
+    ax.set_title("Assets present: arrival or start to departure or end"
+                 + (f" ({undated} undated not shown)" if undated else ""))
+    for contribution, colour in CONTRIBUTION_COLOUR.items():
+        ax.plot([], [], linewidth=6, color=colour, label=contribution)
+    ax.plot([], [], linewidth=2, linestyle=":", color="0.3", label="no end date in the text")
+    ax.legend(**LEGEND_ABOVE_RIGHT)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _events_panel(ax, rows: list[dict]) -> None:
+    ax.set_title("Events by category (hollow marks: planned)")
+    categories = []
+    for row in rows:
+        if row.get("category") not in categories:
+            categories.append(row.get("category"))
+    categories.sort(key=str)
+    for row in sorted(rows, key=lambda r: (r.get("date_start") or dt.date.min, r.get("event_id") or "")):
+        dated = Dated.of(row, "date")
+        if dated is None:
+            continue
+        _span(ax, categories.index(row.get("category")), dated, "#333333",
+              filled=STATUS_FILL.get(row.get("status"), True), size=6)
+    ax.set_yticks(range(len(categories)), [str(c).replace("_", " ") for c in categories], fontsize=8)
+    ax.set_ylim(len(categories) - 0.5 if categories else 0.5, -0.5)
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def _precision_legend(figure) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], linestyle="none", marker=m, color="0.2", markersize=7, label=p)
+               for p, m in PRECISION_MARKERS.items()]
+    handles.append(Line2D([], [], color="0.2", linewidth=4, alpha=UNCERTAIN_ALPHA, label="period the date may fall in"))
+    figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize=9,
+                  title="date precision (marker at the first possible day)", title_fontsize=9)
+
+
+def _save(figure, path: Path, suffix: str) -> None:
+    if suffix == ".svg":
+        figure.savefig(path, format="svg", metadata={"Date": None, "Creator": None})
+    else:
+        figure.savefig(path, format="png", dpi=DPI, metadata={"Software": None})

@@ -1,0 +1,42 @@
+"""Shared fixtures: the repository's package, a disposable copy of it, and the sources archive."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGE_PARTS = ("datapackage.json", "data", "schemas")
+
+
+def archive_dir() -> Path | None:
+    """The sources archive named by OPIMPACT_ARCHIVE, or None when it is not available."""
+    value = os.environ.get("OPIMPACT_ARCHIVE")
+    if value and Path(value).is_dir():
+        return Path(value)
+    return None
+
+
+@pytest.fixture
+def archive() -> Path:
+    path = archive_dir()
+    if path is None:
+        pytest.skip("the sources archive is not available: set OPIMPACT_ARCHIVE to shared/sources (CI always does)")
+    return path
+
+
+@pytest.fixture
+def package_copy(tmp_path: Path) -> Path:
+    """A copy of the shipped package that a test may damage."""
+    dest = tmp_path / "package"
+    dest.mkdir()
+    for part in PACKAGE_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, dest / part)
+        else:
+            shutil.copy2(source, dest / part)
+    return dest
