@@ -40,3 +40,11 @@ def package_copy(tmp_path: Path) -> Path:
         else:
             shutil.copy2(source, dest / part)
     return dest
+
+
+@pytest.fixture
+def sample_package(tmp_path: Path) -> Path:
+    """A small valid package (real descriptor and schemas, sample rows with accents, line breaks, "NA")."""
+    from export_sample import make_sample_package
+
+    return make_sample_package(tmp_path / "sample")

@@ -31,11 +31,13 @@ class RuleCheck:
     field: str
     message: str
     check: pa.Check
+    detail: str | None = None  # a context column whose value completes the message, e.g. the ceiling
 
 
-def _column_check(rule: str, field: str, message: str, ok: Callable[[], pl.Expr]) -> RuleCheck:
+def _column_check(rule: str, field: str, message: str, ok: Callable[[], pl.Expr], detail: str | None = None) -> RuleCheck:
     """A check whose expression may read any column of the frame (cross-field rules)."""
-    return RuleCheck(rule, field, message, pa.Check(lambda data: data.lazyframe.select(ok()), name=f"{rule}:{field}"))
+    return RuleCheck(rule, field, message, pa.Check(lambda data: data.lazyframe.select(ok()), name=f"{rule}:{field}"),
+                     detail)
 
 
 def anchored(pattern: str) -> str:
@@ -171,7 +173,7 @@ def ceiling_checks(resource: str) -> list[RuleCheck]:
     if resource != "personnel_levels":
         return []
     return [_column_check("X03", "count", "count is above the authorized ceiling in force at this date",
-                          lambda: pl.col(CEILING).is_null() | (pl.col("count") <= pl.col(CEILING)))]
+                          lambda: pl.col(CEILING).is_null() | (pl.col("count") <= pl.col(CEILING)), detail=CEILING)]
 
 
 def publication_checks(resource: str, schema: dict) -> list[RuleCheck]:
@@ -188,7 +190,7 @@ def publication_checks(resource: str, schema: dict) -> list[RuleCheck]:
         return fine
 
     return [_column_check("X07", "date_start", "dated after its source's latest possible publication date "
-                          "(mark the event planned if it lay in the future)", ok)]
+                          "(mark the event planned if it lay in the future)", ok, detail=PUBLISHED_LATEST)]
 
 
 def folded(expr: pl.Expr) -> pl.Expr:

@@ -114,7 +114,7 @@ def render_bibtex(cff: dict) -> str:
     """A BibTeX @misc entry (classic BibTeX has no data set type); entity authors are braced whole."""
     date = _date(cff)
     names = []
-    for author, name in zip([a for a in cff["authors"] if isinstance(a, dict)], _authors(cff)):
+    for author, name in zip([a for a in cff["authors"] if isinstance(a, dict)], _authors(cff), strict=True):
         names.append("{" + _bibtex_escape(name) + "}" if _is_entity(author) else _bibtex_escape(name))
     version = str(cff.get("version", ""))
     key = re.sub(r"[^A-Za-z0-9_.:-]+", "-", f"op-impact-{version}" if version else "op-impact")
@@ -132,7 +132,7 @@ def render_bibtex(cff: dict) -> str:
     if date:
         fields.append(("note", f"Version {_bibtex_escape(version)}, released {date.isoformat()}" if version
                        else f"Released {date.isoformat()}"))
-    body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
+    body = ",\n".join(f"  {name} = {value}" if name == "month" else f"  {name} = {{{value}}}" for name, value in fields)
     return f"@misc{{{key},\n{body}\n}}\n"
 
 

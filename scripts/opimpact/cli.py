@@ -174,3 +174,163 @@ def plot(package: str, out: str) -> None:
     with _export_errors(package):
         plot_timeline(package, out)
     click.echo(f"wrote {out}")
+
+
+# ---------------------------------------------------------------- releases: release, verify, cite, diff
+
+def _progress():
+    """A progress callback that writes to stderr, only when stderr is a terminal."""
+    if sys.stderr.isatty():
+        return lambda message: click.echo(f"… {message}", err=True)
+    return lambda message: None
+
+
+def _echo_json(document: dict) -> None:
+    import json
+
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+_ARCHIVE_OPTION = click.option(
+    "--archive", type=click.Path(exists=True, file_okay=False, dir_okay=True), default=None,
+    help="Directory of archived source texts: also check that quotes and evidence are verbatim.")
+
+
+@cli.command()
+@click.argument("version")
+@click.option("--package", default=".", show_default=True, type=click.Path(file_okay=False, dir_okay=True),
+              help="The package folder (the repository).")
+@_ARCHIVE_OPTION
+@click.option("--dry-run", is_flag=True, help="Check and build in a temporary folder; show what would happen; write nothing.")
+@click.option("--reproduce", is_flag=True,
+              help="Rebuild the recorded release VERSION from the commit that added releases/VERSION.json; "
+                   "exit 0 only if every artifact is byte-identical to the record.")
+@click.option("--format", "output_format", type=FORMATS, default="text", show_default=True)
+def release(version: str, package: str, archive: str | None, dry_run: bool, reproduce: bool, output_format: str) -> None:
+    """Publish release VERSION (a semantic version such as 1.0.0) under dist/VERSION and record it in releases/.
+
+    Refuses (exit 1, nothing changed) when the package does not validate, VERSION is not above the last
+    release or already exists, CHANGELOG.md has no '## [VERSION] - YYYY-MM-DD' section, or the version bump
+    is smaller than the data changes since the last release need (removed/renamed fields, type changes,
+    removed or re-keyed rows: major; added rows or fields: minor; corrected values: patch).
+    """
+    from . import release as releasing
+    from .package import UnreadableInput
+    from .report import render_text
+
+    if dry_run and reproduce:
+        raise click.UsageError("--dry-run and --reproduce cannot be combined")
+    try:
+        if reproduce:
+            result = releasing.reproduce(package, version, progress=_progress())
+        else:
+            plan = releasing.release(package, version, archive=archive, dry_run=dry_run, progress=_progress())
+    except releasing.ReleaseUsageError as exc:
+        fail_unreadable(str(exc), output_format)
+    except UnreadableInput as exc:
+        fail_unreadable(str(exc), output_format, exc.rule)
+    except releasing.ReleaseRefused as exc:
+        if output_format == "json":
+            _echo_json({"released": False, "refused": str(exc), "changes": exc.changes,
+                        "validation": exc.report.to_dict() if exc.report is not None else None})
+        else:
+            if exc.report is not None:
+                click.echo(render_text(exc.report), err=True, nl=False)
+            click.echo(f"release refused: {exc}", err=True)
+            for line in exc.changes:
+                click.echo(f"  {line}", err=True)
+            click.echo("nothing was changed.", err=True)
+        sys.exit(1)
+    except OSError as exc:
+        click.echo(f"error: cannot write {exc.filename or 'the release'}: {exc.strerror or exc}; nothing was changed.",
+                   err=True)
+        sys.exit(2)
+    if reproduce:
+        if output_format == "json":
+            _echo_json(result.to_dict())
+        else:
+            click.echo(releasing.render_reproduce_text(result), nl=False)
+        sys.exit(0 if result.identical else 1)
+    if output_format == "json":
+        _echo_json({"released": not dry_run, **plan.to_dict()})
+    else:
+        click.echo(releasing.render_plan_text(plan), nl=False)
+
+
+@cli.command()
+@click.argument("target", type=click.Path())
+@click.option("--record", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Release record (releases/VERSION.json) to check against.")
+@click.option("--repo", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Repository whose releases/ holds the record [default: found above TARGET].")
+@_ARCHIVE_OPTION
+@click.option("--format", "output_format", type=FORMATS, default="text", show_default=True)
+def verify(target: str, record: str | None, repo: str | None, archive: str | None, output_format: str) -> None:
+    """Check a downloaded release: TARGET is its folder (with SHA256SUMS), its zip, another artifact, or a package.
+
+    Checks SHA256SUMS, each resource's bytes and hash, the release record and validation. A zip with unsafe
+    entries is refused before anything is extracted. Exit 0 verified, 1 a check failed, 2 unreadable input.
+    """
+    from . import verify as verifying
+    from .package import UnreadableInput
+
+    try:
+        report = verifying.verify(target, record=record, repo=repo, archive=archive)
+    except UnreadableInput as exc:
+        fail_unreadable(str(exc), output_format, exc.rule)
+    rendered = verifying.render_json(report) if output_format == "json" else verifying.render_text(report)
+    click.echo(rendered, nl=False)
+    sys.exit(0 if report.ok else 1)
+
+
+@cli.command()
+@click.option("--package", default=".", show_default=True, type=click.Path(file_okay=False, dir_okay=True),
+              help="The package folder holding CITATION.cff (and releases/ for earlier versions).")
+@click.option("--version", "version", default=None, help="Cite this released version [default: CITATION.cff's].")
+@click.option("--format", "output_format", type=click.Choice(["text", "bibtex", "ris", "cff"]), default="text",
+              show_default=True)
+def cite(package: str, version: str | None, output_format: str) -> None:
+    """Print how to cite the data: plain text, BibTeX, RIS, or the CITATION.cff itself."""
+    from pathlib import Path
+
+    from .cite import CitationError, citation
+    from .package import UnreadableInput
+    from .records import recorded_dates
+
+    try:
+        text = citation(Path(package), output_format, version, recorded_dates(Path(package)))
+    except UnreadableInput as exc:
+        fail_unreadable(str(exc), "text", exc.rule)
+    except CitationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("old")
+@click.argument("new")
+@click.option("--repo", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Git repository for git refs and release versions [default: the one holding the current folder].")
+@click.option("--format", "output_format", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes (like git diff --exit-code).")
+def diff(old: str, new: str, repo: str | None, output_format: str, exit_code: bool) -> None:
+    """Compare two versions of the package: rows added, removed, re-keyed and changed (by primary key, field by
+    field) and schema changes, with the version bump they need.
+
+    OLD and NEW are package folders, descriptors, release zips, recorded release versions (e.g. 1.0.0) or git refs.
+    """
+    from pathlib import Path
+
+    from .diff import DiffError, diff_specs, render_json, render_markdown
+    from .package import UnreadableInput
+
+    try:
+        result = diff_specs(old, new, Path(repo) if repo else None)
+    except UnreadableInput as exc:
+        fail_unreadable(str(exc), "text", exc.rule)
+    except DiffError as exc:
+        fail_unreadable(str(exc), "text")
+    click.echo(render_json(result) if output_format == "json" else render_markdown(result), nl=False)
+    sys.exit(1 if exit_code and result.changes() else 0)

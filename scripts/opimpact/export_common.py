@@ -86,18 +86,25 @@ def package_created(descriptor: dict) -> datetime:
     return FALLBACK_CREATED
 
 
-def citation_text(descriptor: dict, version: str | None = None) -> str:
-    """A plain-text citation built from the descriptor: authors (year). Title (version x). Data package."""
+def citation_text(package: Package, version: str | None = None) -> str:
+    """How to cite the package: from its CITATION.cff when it has one, else from the descriptor."""
+    from .cite import CitationError, load_citation_text, parse_citation, render_text, with_release
+
+    descriptor = package.descriptor
     version = version or str(descriptor.get("version") or "")
+    try:
+        text = load_citation_text(package.root)
+        if version and str(parse_citation(text).get("version")) != version:
+            text = with_release(text, version, package_created(descriptor).date())
+        return render_text(parse_citation(text)).strip()
+    except CitationError:
+        pass
     authors = "; ".join(c.get("title", "") for c in descriptor.get("contributors", [])
                         if isinstance(c, dict) and c.get("role", "author") == "author" and c.get("title"))
-    year = package_created(descriptor).year
-    parts = [f"{authors or 'op-impact contributors'} ({year}).", f"{descriptor.get('title', 'op-impact')}"]
-    parts[-1] += f" (version {version})." if version else "."
-    parts.append("Frictionless Data Package.")
-    if descriptor.get("homepage"):
-        parts.append(str(descriptor["homepage"]))
-    return " ".join(parts)
+    title = descriptor.get("title", descriptor.get("name", "op-impact"))
+    edition = f" (Version {version})" if version else ""
+    link = f" {descriptor['homepage']}" if descriptor.get("homepage") else ""
+    return f"{authors or 'op-impact contributors'} ({package_created(descriptor).year}). {title}{edition} [Data set].{link}"
 
 
 def licence_text(descriptor: dict) -> str:

@@ -90,7 +90,7 @@ def _readme_sheet(workbook, fmt: _Formats, loaded: LoadedPackage, version: str) 
         ("Version", version),
         ("Created", package_created(d).date().isoformat()),
         ("Licence", licence_text(d)),
-        ("How to cite", citation_text(d, version)),
+        ("How to cite", citation_text(loaded.package, version)),
         ("Description", str(d.get("description", ""))),
         ("Sources", "; ".join(s.get("title", "") for s in d.get("sources", []) if isinstance(s, dict))),
         ("Sheets", "One sheet per table, in this order: " + ", ".join(loaded.tables)

@@ -8,13 +8,14 @@ import re
 import stat
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import limits
-from .report import Finding, shorten
+from . import limits, tableschema
+from .report import Finding, printable, shorten
 
 DESCRIPTOR_NAME = "datapackage.json"
 EXPECTED_RESOURCES = ("events", "assets", "personnel_levels", "sources", "quotes")
@@ -28,6 +29,9 @@ class UnreadableInput(Exception):
     def __init__(self, message: str, rule: str = "D01") -> None:
         super().__init__(message)
         self.rule = rule
+
+    def __str__(self) -> str:
+        return printable(super().__str__())  # names from a hostile zip or path must not drive the terminal
 
 
 @dataclass
@@ -81,19 +85,44 @@ def resolve_inside(root: Path, rel: str) -> tuple[Path | None, str | None]:
 
 
 def read_json_file(path: Path, what: str) -> object:
-    """Read a small JSON file, raising ValueError with a message that names the problem."""
-    size = path.stat().st_size
-    if size > limits.MAX_DESCRIPTOR_BYTES:
-        raise ValueError(f"{what} is {size} bytes, over the limit of {limits.MAX_DESCRIPTOR_BYTES}")
-    raw = path.read_bytes()
+    """Read a small JSON file, raising ValueError (limits.LimitExceeded for rule D05) that names the problem."""
+    limit = limits.MAX_DESCRIPTOR_BYTES
+    with open(path, "rb") as handle:
+        raw = handle.read(limit + 1)  # never more, whatever the file claims to be
+    if len(raw) > limit:
+        raise limits.LimitExceeded(f"{what} is larger than the limit of {limit} bytes for a descriptor or schema")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{what} is not UTF-8 (byte {exc.start})") from None
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except RecursionError:
+        raise limits.LimitExceeded(f"{what} nests deeper than the limit of {limits.MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:  # a number of thousands of digits
+        raise ValueError(f"{what} is not usable JSON: {str(exc).split(';')[0]}") from None
+    _check_json_value(value, what)
+    return value
+
+
+def _check_json_value(value: object, what: str) -> None:
+    """Refuse JSON nested beyond the limit or holding a lone surrogate (an escape that is not Unicode text)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limits.MAX_JSON_DEPTH:
+            raise limits.LimitExceeded(f"{what} nests deeper than the limit of {limits.MAX_JSON_DEPTH} levels")
+        if isinstance(item, dict):
+            stack.extend((part, depth + 1) for pair in item.items() for part in pair)
+        elif isinstance(item, list):
+            stack.extend((part, depth + 1) for part in item)
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"{what} holds a \\u escape that is not Unicode text (a lone surrogate)") from None
 
 
 def _locate_descriptor(target: Path) -> Path:
@@ -105,15 +134,30 @@ def _locate_descriptor(target: Path) -> Path:
 @contextmanager
 def open_package(target: str | os.PathLike) -> Iterator[Package]:
     """Yield the package at target: a directory, its datapackage.json, or a release zip (unpacked safely)."""
+    if _URL.match(os.fspath(target)):
+        raise UnreadableInput(f"{os.fspath(target)}: URLs are refused; op-impact never uses the network. "
+                              "Download the package and give the path of the local copy.", "D03")
     target = Path(target)
     if not target.exists():
         raise UnreadableInput(f"{target}: no such file or directory")
-    if target.is_file() and zipfile.is_zipfile(target):
+    if target.is_file() and _looks_like_zip(target):
         with tempfile.TemporaryDirectory(prefix="opimpact-") as tmp:
             root = extract_zip_safely(target, Path(tmp))
             yield load_package(_locate_descriptor(root), label=str(target))
         return
     yield load_package(_locate_descriptor(target), label=str(target))
+
+
+def _looks_like_zip(path: Path) -> bool:
+    """True for a zip, and for a damaged one (zip magic or .zip name) so that it is reported as a broken zip."""
+    try:
+        if zipfile.is_zipfile(path):
+            return True
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return False
+    return head.startswith(b"PK") or path.suffix.lower() == ".zip"
 
 
 def load_package(descriptor_path: Path, label: str) -> Package:
@@ -122,7 +166,7 @@ def load_package(descriptor_path: Path, label: str) -> Package:
     try:
         descriptor = read_json_file(descriptor_path, descriptor_path.name)
     except (OSError, ValueError) as exc:
-        raise UnreadableInput(f"{descriptor_path}: {exc}") from None
+        raise UnreadableInput(f"{descriptor_path}: {exc}", getattr(exc, "rule", "D01")) from None
     if not isinstance(descriptor, dict):
         raise UnreadableInput(f"{descriptor_path}: the descriptor must be a JSON object, not {type(descriptor).__name__}")
     package = Package(root=descriptor_path.parent.resolve(), descriptor=descriptor, label=label)
@@ -160,6 +204,51 @@ def _load_resources(package: Package) -> None:
     for name in EXPECTED_RESOURCES:
         if name not in seen:
             package.findings.append(_descriptor_finding("required resource is missing from the descriptor", resource=name, field="resources"))
+    _check_references(package)
+
+
+def _check_references(package: Package) -> None:
+    """D04 for a foreign key to an unknown resource or field; the table is then not checked against a wrong key."""
+    schemas = {name: resource.schema for name, resource in package.resources.items()}
+    for name, resource in package.resources.items():
+        for fk in (resource.schema or {}).get("foreignKeys", []):
+            problem = tableschema.reference_problem(fk, schemas, EXPECTED_RESOURCES)
+            if problem:
+                package.findings.append(Finding(rule="D04", message=f"foreign key on {fk['fields']!r}: {problem}",
+                                                resource=name, file=_schema_file(resource), field="schema"))
+                resource.schema = None
+                break
+
+
+def _schema_file(resource: Resource) -> str:
+    ref = resource.descriptor.get("schema")
+    return ref if isinstance(ref, str) else DESCRIPTOR_NAME
+
+
+def _format_problems(entry: dict) -> list[tuple[str, str]]:
+    """(property, problem) for declared formats the validator does not read: it reads plain UTF-8 CSV only."""
+    problems = []
+    encoding = entry.get("encoding")
+    if encoding is not None and (not isinstance(encoding, str) or encoding.lower().replace("_", "-") not in _UTF8):
+        problems.append(("encoding", f"encoding {encoding!r} is not supported; the CSV files must be UTF-8"))
+    if entry.get("format") not in (None, "csv"):
+        problems.append(("format", f"format {entry.get('format')!r} is not supported; the data files must be CSV"))
+    dialect = entry.get("dialect")
+    if dialect is not None:
+        if not isinstance(dialect, dict):
+            problems.append(("dialect", "dialect must be an object"))
+        else:
+            for key, value in dialect.items():
+                if key in _DIALECT_DEFAULTS and value not in _DIALECT_DEFAULTS[key]:
+                    problems.append(("dialect", f"dialect {key} {value!r} is not supported; the CSV files must be "
+                                                "comma-separated with double quotes and a header row"))
+    return problems
+
+
+_UTF8 = ("utf-8", "utf8", "utf-8-sig")
+_DIALECT_DEFAULTS = {"delimiter": (",",), "quoteChar": ('"',), "doubleQuote": (True,), "header": (True,),
+                     "headerRows": ([1],), "skipInitialSpace": (False,), "escapeChar": (None,),
+                     "commentChar": (None,), "commentRows": ([],), "nullSequence": (None, "")}
 
 
 def _load_resource(package: Package, name: str, entry: dict) -> Resource:
@@ -168,7 +257,15 @@ def _load_resource(package: Package, name: str, entry: dict) -> Resource:
         package.findings.append(_descriptor_finding(
             "each resource must declare profile 'tabular-data-resource' (needed by R's frictionless)",
             resource=name, field="profile", value=entry.get("profile")))
-    data_path, reason = resolve_inside(package.root, entry.get("path"))
+    for prop, problem in _format_problems(entry):
+        package.findings.append(_descriptor_finding(problem, resource=name, field=prop, value=entry.get(prop)))
+    if isinstance(entry.get("path"), list):
+        package.findings.append(_descriptor_finding(
+            "a path must be one file; multipart resources (a list of paths) are not supported",
+            resource=name, field="path", value=entry.get("path")))
+        data_path, reason = None, None
+    else:
+        data_path, reason = resolve_inside(package.root, entry.get("path"))
     if reason:
         package.findings.append(_descriptor_finding(reason, resource=name, field="path", value=entry.get("path"), rule="D03"))
     else:
@@ -187,31 +284,23 @@ def _load_resource(package: Package, name: str, entry: dict) -> Resource:
         package.findings.append(_descriptor_finding("schema file not found", resource=name, field="schema", value=schema_ref, rule="D04"))
         return resource
     except (OSError, ValueError) as exc:
-        package.findings.append(_descriptor_finding(str(exc), resource=name, field="schema", value=schema_ref, rule="D04"))
+        package.findings.append(_descriptor_finding(str(exc), resource=name, field="schema", value=schema_ref,
+                                                    rule=getattr(exc, "rule", "D04")))
         return resource
     resource.schema = _checked_schema(package, name, schema, str(schema_ref))
     return resource
 
 
 def _checked_schema(package: Package, name: str, schema: object, file: str | None = None) -> dict | None:
-    problem = None
-    if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list) or not schema["fields"]:
-        problem = "a Table Schema must be an object with a non-empty 'fields' list"
-    else:
-        for f in schema["fields"]:
-            if not isinstance(f, dict) or not isinstance(f.get("name"), str):
-                problem = "every field needs a string 'name'"
-            elif f.get("type", "string") not in SUPPORTED_TYPES:
-                problem = f"field {f.get('name')!r} has unsupported type {f.get('type')!r}"
-            elif not isinstance(f.get("constraints", {}), dict):
-                problem = f"field {f.get('name')!r} has 'constraints' that are not an object"
+    """The schema when the validator can use it (self-references resolved), else None and a D04 finding."""
+    problem = tableschema.schema_problem(schema)
     if problem:
         package.findings.append(Finding(rule="D04", message=problem, resource=name, file=file or DESCRIPTOR_NAME, field="schema"))
         return None
-    return schema
+    return tableschema.normalised(schema, name)
 
 
-SUPPORTED_TYPES = {"string", "integer", "number", "boolean", "date", "year", "datetime", "any"}
+SUPPORTED_TYPES = set(tableschema.SUPPORTED_TYPES)
 
 
 def extract_zip_safely(archive: Path, dest: Path) -> Path:
@@ -227,8 +316,14 @@ def extract_zip_safely(archive: Path, dest: Path) -> Path:
                 out.parent.mkdir(parents=True, exist_ok=True)
                 with zf.open(info) as src, open(out, "wb") as dst:
                     _copy_limited(src, dst, info, str(archive))
-    except zipfile.BadZipFile as exc:
-        raise UnreadableInput(f"{archive}: not a readable zip file ({exc})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise UnreadableInput(f"{archive}: not a readable zip file, damaged or truncated ({exc})") from None
+    except NotImplementedError as exc:  # an unsupported compression method
+        raise UnreadableInput(f"{archive}: the zip uses a feature that cannot be read ({exc})") from None
+    except RuntimeError as exc:  # an encrypted entry
+        raise UnreadableInput(f"{archive}: the zip cannot be read ({exc}); encrypted zips are not supported") from None
+    except OSError as exc:  # for example an entry that is both a file and a folder
+        raise UnreadableInput(f"{archive}: the zip cannot be unpacked ({exc.strerror or exc})") from None
     if (dest / DESCRIPTOR_NAME).is_file():
         return dest
     tops = [p for p in dest.iterdir() if p.is_dir()]
@@ -242,11 +337,15 @@ def check_zip_entries(infos: list[zipfile.ZipInfo], label: str) -> None:
     if len(infos) > limits.MAX_ZIP_ENTRIES:
         raise UnreadableInput(f"{label}: {len(infos)} entries, over the limit of {limits.MAX_ZIP_ENTRIES}", "D05")
     total = 0
+    seen: set[PurePosixPath] = set()
     for info in infos:
         name = info.filename
         reason = unsafe_path_reason(name)
         if reason:
             raise UnreadableInput(f"{label}: unsafe entry {name!r}: {reason}", "D03")
+        if PurePosixPath(name) in seen:
+            raise UnreadableInput(f"{label}: entry {name!r} is in the zip twice; refused as ambiguous", "D03")
+        seen.add(PurePosixPath(name))
         if stat.S_ISLNK(info.external_attr >> 16):
             raise UnreadableInput(f"{label}: entry {name!r} is a symbolic link; links are refused", "D03")
         if info.file_size > limits.MAX_ZIP_ENTRY_BYTES:

@@ -39,7 +39,7 @@ STATUS_FILL = {"occurred": True, "ongoing": True, "planned": False}
 QUALIFIER_SIGN = {"exact": "", "approximately": "~", "at_most": "≤", "at_least": "≥"}
 UNCERTAIN_ALPHA = 0.3
 LEGEND_ABOVE_RIGHT = {"loc": "lower right", "bbox_to_anchor": (1.0, 1.0), "fontsize": 8, "frameon": False,
-                      "ncols": 3, "borderaxespad": 0.2}
+                      "ncols": 4, "borderaxespad": 0.2}
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def build_figure(loaded: LoadedPackage):
         low = min((s.start for s in spans), default=dt.date(2000, 1, 1))
         high = max((s.latest for s in spans), default=low)
         margin = max(dt.timedelta(days=30), (high - low) * 0.03)
-        _personnel_panel(axes[0], personnel, high + margin)
+        _personnel_panel(axes[0], personnel, high + margin, (low - margin, high + margin))
         _assets_panel(axes[1], assets, high + margin)
         _events_panel(axes[2], events)
         if spans:
@@ -147,9 +147,53 @@ def _span(ax, y: float, dated: Dated, colour: str, filled: bool = True, size: fl
             markersize=size, color=colour, markerfacecolor=colour if filled else "white", markeredgewidth=1.4)
 
 
-def _personnel_panel(ax, rows: list[dict], edge: dt.date) -> None:
+# Label positions tried in turn, in points from the mark, with their horizontal alignment.
+LABEL_CANDIDATES = [((7, 0), "left"), ((-7, 0), "right"), ((6, 9), "left"), ((6, -9), "left"),
+                    ((-6, 9), "right"), ((-6, -9), "right"), ((6, 20), "left"), ((6, -20), "left")]
+AXES_POINTS = (780.0, 190.0)  # rough size of the personnel panel in points, to estimate label boxes
+MARK_POINTS = 8.0
+
+
+def _overlaps(box: tuple[float, float, float, float], others: list[tuple[float, float, float, float]]) -> bool:
+    return any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in others)
+
+
+def _label_offsets(notes: list[tuple[Dated, int, str, str]], lines: list[tuple[dt.date, dt.date, int]],
+                   xlim: tuple[dt.date, dt.date], top: float) -> list[tuple[tuple[int, int], str]]:
+    """Greedy placement: each label takes the first candidate position clear of marks, bars, lines and labels.
+
+    notes are (date group, count, text, colour); lines are horizontal segments (from, to, count) to keep clear.
+    """
+    days = max((xlim[1] - xlim[0]).days, 1)
+    width_pt, height_pt = AXES_POINTS
+
+    def at(day: dt.date, count: float) -> tuple[float, float]:
+        return (day - xlim[0]).days / days * width_pt, count / top * height_pt
+
+    half = MARK_POINTS / 2
+    points = [at(d.start, y) for d, y, _, _ in notes]
+    taken = [(px - half, py - half, px + half, py + half) for px, py in points]
+    segments = [(d.start, d.latest, y) for d, y, _, _ in notes] + lines
+    for start, end, count in segments:
+        (x0, y0), (x1, _) = at(start, count), at(end, count)
+        taken.append((x0, y0 - 2.5, x1, y0 + 2.5))
+    chosen = []
+    for (px, py), (_, _, note, _) in zip(points, notes, strict=True):
+        w, h = len(note) * 6.0 + 4, 11.0
+        boxes = []
+        for (dx, dy), align in LABEL_CANDIDATES:
+            left = px + dx if align == "left" else px + dx - w
+            boxes.append((((dx, dy), align), (left, py + dy - h / 2, left + w, py + dy + h / 2)))
+        choice, box = next((item for item in boxes if not _overlaps(item[1], taken)), boxes[0])
+        taken.append(box)
+        chosen.append(choice)
+    return chosen
+
+
+def _personnel_panel(ax, rows: list[dict], edge: dt.date, xlim: tuple[dt.date, dt.date]) -> None:
     ax.set_title("Personnel figures")
     ax.set_ylabel("personnel")
+    lines: list[tuple[dt.date, dt.date, int]] = []  # the ceiling's dashed line, kept clear of labels
     ceilings = sorted(((Dated.of(r, "date"), r) for r in rows if r.get("measure") == "authorized_ceiling"
                        and r.get("date_start")), key=lambda item: (item[0].start, item[1]["personnel_id"]))
     if ceilings:
@@ -158,7 +202,9 @@ def _personnel_panel(ax, rows: list[dict], edge: dt.date) -> None:
         colour = MEASURE_STYLE["authorized_ceiling"][1]
         ax.step(xs, ys, where="post", color=colour, linewidth=1.2, linestyle="--", alpha=0.8)
         ax.hlines(ys[-1], xs[-1], edge, colors=colour, linewidth=1.2, linestyles="--", alpha=0.8)
+        lines += [(x, nxt, y) for x, nxt, y in zip(xs, [*xs[1:], edge], ys, strict=True)]
     seen_labels: set[str | None] = set()
+    notes: list[tuple[Dated, int, str, str]] = []
     for row in sorted(rows, key=lambda r: (r.get("date_start") or dt.date.min, r.get("personnel_id") or "")):
         dated = Dated.of(row, "date")
         if dated is None or row.get("count") is None:
@@ -169,14 +215,18 @@ def _personnel_panel(ax, rows: list[dict], edge: dt.date) -> None:
         note = QUALIFIER_SIGN.get(row.get("qualifier"), "") + f"{row['count']:,}"
         if row.get("special_forces") == "only":
             note += " SOF"
-        ax.annotate(note, (dated.start, row["count"]), xytext=(5, 5), textcoords="offset points", fontsize=8,
-                    color=colour)
+        notes.append((dated, row["count"], note, colour))
     for measure, (label, colour) in MEASURE_STYLE.items():
         if measure in seen_labels:
             ax.plot([], [], linewidth=5, color=colour, label=label)
     if seen_labels:
         ax.legend(**LEGEND_ABOVE_RIGHT)
-        ax.set_ylim(0, max(r["count"] for r in rows if r.get("count") is not None) * 1.25 + 1)
+        top = max(r["count"] for r in rows if r.get("count") is not None) * 1.25 + 1
+        ax.set_ylim(0, top)
+        for (dated, y, note, colour), (offset, align) in zip(notes, _label_offsets(notes, lines, xlim, top),
+                                                             strict=True):
+            ax.annotate(note, (dated.start, y), xytext=offset, textcoords="offset points", fontsize=8, color=colour,
+                        ha=align, va="center")
     ax.spines[["top", "right"]].set_visible(False)
 
 
@@ -195,16 +245,16 @@ def _assets_panel(ax, rows: list[dict], edge: dt.date) -> None:
             _span(ax, y, departed, colour, filled=False, linewidth=9)
         else:
             ax.hlines(y, arrived.latest, edge, colors=colour, linewidth=2, linestyles=":")
-        quantity = f"{row['quantity']} × " if row.get("quantity") else ""
-        labels.append(f"{quantity}{row.get('name', '')}")
+        quantity = f" ×{row['quantity']}" if row.get("quantity") else ""
+        labels.append(f"{row.get('name', '')}{quantity} ({row.get('asset_id', '')})")
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_ylim(len(labels) - 0.5 if labels else 0.5, -0.5)
     undated = len(rows) - len(dated_rows)
-    ax.set_title("Assets present: arrival or start to departure or end"
-                 + (f" ({undated} undated not shown)" if undated else ""))
+    ax.set_title(f"Assets present ({len(dated_rows)} of {len(rows)} dated)" if undated else "Assets present")
     for contribution, colour in CONTRIBUTION_COLOUR.items():
         ax.plot([], [], linewidth=6, color=colour, label=contribution)
     ax.plot([], [], linewidth=2, linestyle=":", color="0.3", label="no end date in the text")
+    ax.plot([], [], linestyle="none", marker="o", markerfacecolor="white", color="0.3", label="departure or end")
     ax.legend(**LEGEND_ABOVE_RIGHT)
     ax.spines[["top", "right"]].set_visible(False)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import tempfile
 from collections.abc import Iterator
@@ -55,6 +56,18 @@ def recorded_versions(root: Path) -> dict[Version, Path]:
             raise UnreadableInput(f"{path}: a release record must be named VERSION.json with a semantic version") from None
         found[version] = path
     return found
+
+
+def recorded_dates(root: Path) -> dict[str, dt.date]:
+    """The release date of every recorded release, by version text."""
+    dates = {}
+    for version, path in recorded_versions(root).items():
+        record = load_record(path)
+        try:
+            dates[str(version)] = dt.date.fromisoformat(str(record.get("date")))
+        except ValueError:
+            raise UnreadableInput(f"{path}: 'date' {record.get('date')!r} is not YYYY-MM-DD") from None
+    return dates
 
 
 def render_record(record: dict) -> str:

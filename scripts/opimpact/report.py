@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
@@ -20,6 +21,15 @@ def shorten(value: object, limit: int = VALUE_DISPLAY_LIMIT) -> str | None:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Text safe to print: control characters (terminal escapes, line breaks) and lone surrogates escaped."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True)
@@ -106,7 +116,8 @@ class Report:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate becomes its JSON escape
 
 
 def render_text(report: Report) -> str:
@@ -118,14 +129,12 @@ def render_text(report: Report) -> str:
             label = f.resource or "package"
             where = f" ({f.file})" if f.file else ""
             lines.append(f"{label}{where}")
-        place = []
-        if f.row is not None:
-            place.append(f"row {f.row}")
-        if f.field:
-            place.append(f"field {f.field}")
-        at = ", ".join(place)
-        value = f" value {json.dumps(f.value, ensure_ascii=False)}" if f.value is not None else ""
-        lines.append(f"  [{f.rule} {f.name}] {at + ':' if at else ''}{value}{' ' if value or at else ''}{f.message}".rstrip())
+        place = [part for part in (
+            f"row {f.row}" if f.row is not None else "",
+            f"field {f.field}" if f.field else "",
+            f"value {json.dumps(f.value, ensure_ascii=False)}" if f.value is not None else "",
+        ) if part]
+        lines.append(f"  [{f.rule} {f.name}] " + (", ".join(place) + ": " if place else "") + f.message)
     hidden = report.error_count - len(report.findings)
     if hidden:
         lines.append(f"({hidden} more errors not listed: at most {report.max_per_rule} are listed per rule and resource)")
@@ -141,4 +150,4 @@ def render_text(report: Report) -> str:
             per_rule[rule] += n
         detail = ", ".join(f"{rule} {RULES[rule].name}: {n}" for rule, n in sorted(per_rule.items()))
         lines.append(f"invalid: {report.error_count} errors in {report.package} ({checked}) — {detail}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(printable(line) for line in lines) + "\n"

@@ -11,6 +11,7 @@ import codecs
 import csv
 import io
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,8 +22,43 @@ from .package import Resource
 from .report import Finding, shorten
 
 ROW = "__row"
-_BOMS = {codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16", codecs.BOM_UTF32_LE: "UTF-32",
-         codecs.BOM_UTF32_BE: "UTF-32"}
+_BOMS = {codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32",  # UTF-32 first: its LE BOM starts like UTF-16's
+         codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16"}
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ByteScan:
+    """What one streaming pass over the raw bytes tells before parsing: line breaks, quotes, the first NUL."""
+
+    newlines: int
+    quotes: int
+    nul_line: int | None  # physical line of the first NUL byte, None when there is none
+
+
+def scan_bytes(path: Path) -> ByteScan:
+    """Count line breaks and double quotes and find the first NUL byte, reading 1 MiB at a time."""
+    newlines = quotes = 0
+    nul_line = None
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            if nul_line is None and b"\x00" in chunk:
+                nul_line = newlines + chunk.count(b"\n", 0, chunk.index(b"\x00")) + 1
+            newlines += chunk.count(b"\n")
+            quotes += chunk.count(b'"')
+    return ByteScan(newlines, quotes, nul_line)
+
+
+def count_records(path: Path, stop_after: int) -> int:
+    """CSV records in the file (header included), counting no further than stop_after."""
+    csv.field_size_limit(sys.maxsize)
+    count = 0
+    with open(path, encoding="utf-8", errors="replace", newline="") as handle:
+        for _ in csv.reader(handle):
+            count += 1
+            if count > stop_after:
+                break
+    return count
 
 
 @dataclass
@@ -48,7 +84,15 @@ def read_raw_table(resource: Resource) -> RawTable:
     if path is None or resource.schema is None:
         return raw  # the descriptor layer already reported why
     if not path.is_file():
-        return fail("S05", "data file not found")
+        return fail("S05", "data file not found" if not path.exists() else "the path is not a regular file")
+    try:
+        return _read_checked(resource, path, raw, fail)
+    except OSError as exc:  # unreadable (permissions, I/O error, file removed while reading)
+        return fail("S05", f"the file cannot be read: {exc.strerror or exc}")
+
+
+def _read_checked(resource: Resource, path: Path, raw: RawTable, fail: Callable[..., RawTable]) -> RawTable:
+    """The checks and reading of read_raw_table once the file is known to exist."""
     size = path.stat().st_size
     if size > limits.MAX_FILE_BYTES:
         return fail("D05", f"file is {size} bytes, over the limit of {limits.MAX_FILE_BYTES}")
@@ -59,6 +103,10 @@ def read_raw_table(resource: Resource) -> RawTable:
     for bom, encoding in _BOMS.items():
         if head.startswith(bom):
             return fail("S01", f"file is {encoding}; save it as UTF-8", row=1)
+    scan = scan_bytes(path)
+    if scan.nul_line is not None:
+        return fail("S01", "file holds a NUL byte, so it is binary or UTF-16 rather than UTF-8 text; save it as UTF-8",
+                    row=scan.nul_line)
 
     fields = resource.field_names
     header, header_problem = _read_header(head)
@@ -68,7 +116,10 @@ def read_raw_table(resource: Resource) -> RawTable:
         return fail("S02", _describe_header_mismatch(header, fields), row=1, field_name=_first_header_diff(header, fields),
                     value=",".join(header))
 
-    frame = _read_fast(path, fields)
+    if scan.newlines > limits.MAX_ROWS and count_records(path, limits.MAX_ROWS + 1) > limits.MAX_ROWS + 1:
+        return fail("D05", f"table has more than {limits.MAX_ROWS} rows, over the limit; it was not loaded")
+    # An odd number of quotes means a quoted cell never closes (a truncated file): pyarrow would accept it.
+    frame = _read_fast(path, fields) if scan.quotes % 2 == 0 else None
     if frame is None:
         frame = _read_exact(path, fields, raw)
         if frame is None:
@@ -124,6 +175,10 @@ def _read_fast(path: Path, fields: list[str]) -> pl.DataFrame | None:
         ragged.append(1)
         return "skip"
 
+    def on_unraisable(_unraisable) -> None:  # pyarrow could not decode a ragged row with a bad byte for us
+        ragged.append(1)
+
+    previous_hook, sys.unraisablehook = sys.unraisablehook, on_unraisable
     try:
         table = pacsv.read_csv(
             path,
@@ -136,6 +191,8 @@ def _read_fast(path: Path, fields: list[str]) -> pl.DataFrame | None:
         )
     except (pa.ArrowInvalid, UnicodeError, OSError):
         return None
+    finally:
+        sys.unraisablehook = previous_hook
     if ragged:
         return None
     return pl.from_arrow(table)
@@ -151,40 +208,51 @@ def _row_numbers(frame: pl.DataFrame, fields: list[str]) -> pl.Expr:
 
 
 def _read_exact(path: Path, fields: list[str], raw: RawTable) -> pl.DataFrame | None:
-    """Read record by record with the csv module, reporting each structural problem at its line."""
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raw.findings.append(Finding("S01", f"invalid UTF-8 byte 0x{data[exc.start]:02x}; save the file as UTF-8",
-                                    raw.resource, raw.file, line))
-        return None
-    text = text.removeprefix("\ufeff")
+    """Read record by record with the csv module, reporting each structural problem at its line.
+
+    The file is streamed rather than read whole, so memory stays near the size of the table itself."""
     columns: dict[str, list[str | None]] = {name: [] for name in fields}
     rows: list[int] = []
     csv.field_size_limit(sys.maxsize)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    known = len(raw.findings)
     start_line = 1
     try:
-        next(reader, None)
-        start_line = reader.line_num + 1
-        for record in reader:
-            if record and len(record) != len(fields):
-                shortfall = len(record) < len(fields)
-                raw.findings.append(Finding(
-                    "S03", f"row has {len(record)} cells; the header has {len(fields)}", raw.resource, raw.file,
-                    start_line, fields[len(record)] if shortfall else None, shorten(",".join(record))))
-            else:
-                for name, cell in zip(fields, record or [""] * len(fields), strict=True):
-                    columns[name].append(cell or None)
-                rows.append(start_line)
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            next(reader, None)
             start_line = reader.line_num + 1
+            for record in reader:
+                if record and len(record) != len(fields):
+                    shortfall = len(record) < len(fields)
+                    raw.findings.append(Finding(
+                        "S03", f"row has {len(record)} cells; the header has {len(fields)}", raw.resource, raw.file,
+                        start_line, fields[len(record)] if shortfall else None, shorten(",".join(record))))
+                else:
+                    for name, cell in zip(fields, record or [""] * len(fields), strict=True):
+                        columns[name].append(cell or None)
+                    rows.append(start_line)
+                start_line = reader.line_num + 1
+    except UnicodeDecodeError:
+        del raw.findings[known:]  # as when the file was decoded first: the encoding is the problem reported
+        raw.findings.append(_encoding_finding(path, raw))
+        return None
     except csv.Error as exc:
         raw.findings.append(Finding("S03", f"the CSV cannot be parsed here: {exc} (an unclosed quote or a truncated file?)",
                                     raw.resource, raw.file, start_line))
     schema = {name: pl.String for name in fields}
     return pl.DataFrame(columns, schema=schema).with_columns(pl.Series(ROW, rows, dtype=pl.Int64))
+
+
+def _encoding_finding(path: Path, raw: RawTable) -> Finding:
+    """S01 at the line of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return Finding("S01", f"invalid UTF-8 byte 0x{data[exc.start]:02x}; save the file as UTF-8",
+                       raw.resource, raw.file, line)
+    return Finding("S01", "the file is not valid UTF-8; save it as UTF-8", raw.resource, raw.file)
 
 
 def _check_line_endings(path: Path, frame: pl.DataFrame, fields: list[str], raw: RawTable) -> None:

@@ -110,8 +110,7 @@ def _referenced_keys(package: Package, tables: dict[str, TypedTable]) -> dict[tu
             (field,) = rules._as_list(fk["reference"]["fields"])
             if target in tables and field in tables[target].frame.columns:
                 keys[(target, field)] = tables[target].frame[field].drop_nulls().unique()
-            elif target in package.resources:
-                keys[(target, field)] = pl.Series(field, [], dtype=pl.String)
+            # a table that could not be read is reported itself; its references are not all called dangling
     return keys
 
 
@@ -200,22 +199,30 @@ def _run_pandera(report: Report, table: TypedTable, schema: dict, checks: list[r
     by_field: dict[str, list[rules.RuleCheck]] = {}
     for check in checks:
         by_field.setdefault(check.field, []).append(check)
-    already = {(f.row, f.field) for f in report.findings if f.resource == table.resource and f.rule == "F01"}
+    type_errors = {(f.row, f.field) for f in report.findings if f.resource == table.resource and f.rule == "F01"}
+    rows_with_type_errors = {row for row, _ in type_errors}
     rows = frame[ROW]
     for value, context, column, check, number, index in failures.iter_rows():
         if context != "Column" or index is None:
             continue
-        rule, message = _rule_of(check, number, column, by_field, primary, schema)
+        rule_check = _rule_check_of(check, number, column, by_field)
+        rule, message = _rule_of(check, rule_check, column, primary)
         row = int(rows[index])
-        if rule in ("F02", "F08") and (row, column) in already:
-            continue  # a cell that failed its type is already reported
-        if rule in ("F02", "F08") and value is None and column in frame.columns:
-            value = None
+        if (row, column) in type_errors or (rule.startswith("X") and row in rows_with_type_errors):
+            continue  # follows from a cell that failed its type, which is already reported
+        if rule_check is not None and rule_check.detail:
+            message += f" ({rule_check.detail.strip('_').replace('_', ' ')}: {frame[rule_check.detail][index]})"
         report.add(Finding(rule, message, table.resource, table.file, row, column, shorten(value)))
 
 
-def _rule_of(check: str, number: int | None, column: str, by_field: dict, primary: set[str],
-             schema: dict) -> tuple[str, str]:
+def _rule_check_of(check: str, number: int | None, column: str, by_field: dict) -> rules.RuleCheck | None:
+    candidates = by_field.get(column, [])
+    if check in ("not_nullable", "field_uniqueness") or number is None or number >= len(candidates):
+        return None
+    return candidates[number]
+
+
+def _rule_of(check: str, rule_check: rules.RuleCheck | None, column: str, primary: set[str]) -> tuple[str, str]:
     if check == "not_nullable":
         if column in primary:
             return "F08", "primary-key value is missing"
@@ -224,10 +231,6 @@ def _rule_of(check: str, number: int | None, column: str, by_field: dict, primar
         if column in primary:
             return "F08", "primary-key value is duplicated"
         return "F03", "value must be unique in this column"
-    if check.startswith("dtype"):
-        return "F01", f"column has the wrong type ({check})"
-    candidate = by_field.get(column, [])
-    if number is not None and number < len(candidate):
-        chosen = candidate[number]
-        return chosen.rule, chosen.message
-    return "F01", check
+    if rule_check is not None:
+        return rule_check.rule, rule_check.message
+    return "F01", f"column does not have its schema type ({check})"

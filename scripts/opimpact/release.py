@@ -1,0 +1,558 @@
+"""Versioned, reproducible, checksummed releases: check, classify the bump, build under dist/VERSION, record.
+
+A release is built from a staged copy of the package whose datapackage.json, CITATION.cff, CHANGELOG.md and
+.zenodo.json carry the release's version and date. Preparing those files is idempotent, so the commit that holds
+the release record (and thus the already prepared files) rebuilds byte-identical artifacts (`--reproduce`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import importlib.util
+import inspect
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .atomic import atomic_directory, atomic_path
+from .changelog import CHANGELOG_NAME, ChangelogError, release_date, with_subsection
+from .checksums import SUMS_NAME, render_sums, resource_hash, sha256_bytes
+from .cite import CITATION_NAME, with_release
+from .diff import changelog_entry, diff_packages, first_release_entry
+from .gitutil import GitError, commit_adding, repo_prefix, repo_root, show_file, worktree
+from .package import DESCRIPTOR_NAME, UnreadableInput, open_package, resolve_inside
+from .records import (
+    DIST_DIR,
+    RECORD_VERSION,
+    RECORDS_DIR,
+    load_record,
+    open_release,
+    record_path,
+    recorded_versions,
+    render_record,
+    zip_name,
+)
+from .semver import Version, announced_bump
+
+README_NAME = "README.md"
+LICENSE_NAME = "LICENSE"
+ZENODO_NAME = ".zenodo.json"
+ZIP_EXTRAS = (README_NAME, CHANGELOG_NAME, CITATION_NAME, LICENSE_NAME)
+DATA_CHANGES = "Data changes"
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+# Exports built into a release when their module is present: (module, function, file extension).
+# Each is called as function(staged_package_folder, out_path[, check=False]); the staged datapackage.json
+# carries the release's version and created time. It must write the same bytes for the same package:
+# a release refuses an export whose two builds differ.
+EXPORTERS: tuple[tuple[str, str, str], ...] = (
+    ("opimpact.export_xlsx", "write_workbook", "xlsx"),
+    ("opimpact.export_sqlite", "write_database", "sqlite"),
+)
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class ReleaseRefused(Exception):
+    """The release cannot go ahead (exit code 1); nothing was changed."""
+
+    def __init__(self, message: str, report=None, changes=None) -> None:
+        super().__init__(message)
+        self.report = report
+        self.changes = changes or []
+
+
+class ReleaseUsageError(Exception):
+    """The command was used wrongly: a malformed version, no package, no git repository (exit code 2)."""
+
+
+@dataclass
+class Artifact:
+    name: str
+    bytes: int
+    sha256: str
+
+
+@dataclass
+class ReleasePlan:
+    """What a release does (or, with --dry-run, would do)."""
+
+    version: str
+    date: str
+    previous: str | None
+    required_bump: str | None
+    announced_bump: str | None
+    changes: list[dict] = field(default_factory=list)
+    data_changes: str = ""
+    files: list[str] = field(default_factory=list)  # repo files the release rewrites
+    artifacts: list[Artifact] = field(default_factory=list)
+    exports_skipped: list[str] = field(default_factory=list)
+    archive_checked: bool = False
+    dry_run: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- preparing the released files
+
+def release_files(root: Path, version: str, date: dt.date, data_changes: str | None) -> dict[str, bytes]:
+    """The new bytes of every repo file a release rewrites. Applying it to its own output changes nothing."""
+    files = {DESCRIPTOR_NAME: _descriptor_bytes(root, version, date)}
+    files[CITATION_NAME] = with_release(_read_text(root / CITATION_NAME), version, date).encode("utf-8")
+    changelog = _read_text(root / CHANGELOG_NAME)
+    if data_changes:
+        changelog = with_subsection(changelog, version, DATA_CHANGES, data_changes)
+    files[CHANGELOG_NAME] = changelog.encode("utf-8")
+    if (root / ZENODO_NAME).is_file():
+        zenodo = json.loads(_read_text(root / ZENODO_NAME))
+        zenodo["version"] = version
+        zenodo["publication_date"] = date.isoformat()
+        files[ZENODO_NAME] = _json_bytes(zenodo)
+    return files
+
+
+def _descriptor_bytes(root: Path, version: str, date: dt.date) -> bytes:
+    """datapackage.json with version, created, and each resource's bytes and sha256 hash."""
+    descriptor = json.loads(_read_text(root / DESCRIPTOR_NAME))
+    descriptor["version"] = version
+    descriptor["created"] = f"{date.isoformat()}T00:00:00Z"
+    for resource in descriptor.get("resources", []):
+        path, reason = resolve_inside(root, resource.get("path"))
+        if reason or path is None or not path.is_file():
+            raise ReleaseRefused(f"{DESCRIPTOR_NAME}: resource {resource.get('name')!r}: "
+                                 f"{reason or 'data file not found'}")
+        data = path.read_bytes()
+        resource["bytes"] = len(data)
+        resource["hash"] = resource_hash(data)
+    return _json_bytes(descriptor)
+
+
+def _json_bytes(document: object) -> bytes:
+    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReleaseRefused(f"{path.name} is missing; a release needs it") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReleaseRefused(f"{path}: cannot be read ({exc})") from None
+
+
+def zip_members(root: Path) -> list[str]:
+    """The files a release zip holds: the descriptor, every data file and schema it names, and the docs."""
+    with open_package(root) as package:
+        members = {DESCRIPTOR_NAME, *ZIP_EXTRAS}
+        for resource in package.resources.values():
+            members.add(resource.rel_path)
+            if isinstance(resource.descriptor.get("schema"), str):
+                members.add(resource.descriptor["schema"])
+    for rel in members:
+        path, reason = resolve_inside(root, rel)
+        if reason or path is None or not path.is_file():
+            raise ReleaseRefused(f"{rel}: {reason or 'missing'}; a release needs it")
+    return sorted(members)
+
+
+def stage_package(root: Path, files: dict[str, bytes], stage: Path) -> Path:
+    """Copy the released files of root into stage, with the prepared files in place of the originals."""
+    for rel in zip_members(root):
+        target = stage / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(files[rel] if rel in files else (root / rel).read_bytes())
+    return stage
+
+
+# ---------------------------------------------------------------- building
+
+def write_release_zip(stage: Path, version: str, date: dt.date, out: Path) -> None:
+    """A reproducible zip: sorted entries under one folder, the release date as every timestamp,
+    deflate level 9, mode 0644, Unix attributes, no directory entries and no comment."""
+    prefix = f"op-impact-{version}"
+    stamp = (date.year, date.month, date.day, 0, 0, 0)
+    with zipfile.ZipFile(out, "w") as archive:
+        for rel in zip_members(stage):
+            info = zipfile.ZipInfo(f"{prefix}/{rel}", date_time=stamp)
+            info.create_system = 3
+            info.external_attr = (stat.S_IFREG | FILE_MODE) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, (stage / rel).read_bytes(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+
+
+def available_exporters() -> list[tuple[str, Callable, str]]:
+    """The exporters whose modules are present: (module, function, extension)."""
+    found = []
+    for module_name, function_name, extension in EXPORTERS:
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        function = getattr(importlib.import_module(module_name), function_name, None)
+        if callable(function):
+            found.append((module_name, function, extension))
+    return found
+
+
+def build_artifacts(stage: Path, version: str, date: dt.date, out: Path, progress: Progress = _quiet) -> list[Artifact]:
+    """Write the zip, the exports and SHA256SUMS into out; return every artifact, sorted by name."""
+    progress(f"building {zip_name(version)}")
+    write_release_zip(stage, version, date, out / zip_name(version))
+    for module_name, function, extension in available_exporters():
+        target = out / f"op-impact-{version}.{extension}"
+        progress(f"building {target.name}")
+        # the release has validated the package already; the staged descriptor carries version and created
+        kwargs = {"check": False} if "check" in inspect.signature(function).parameters else {}
+        try:
+            function(stage, target, **kwargs)
+        except Exception as exc:  # an exporter's own failure must not leave a half release
+            raise ReleaseRefused(f"{module_name} failed to write {target.name}: {exc}") from exc
+    sums = {p.name: sha256_bytes(p.read_bytes()) for p in out.iterdir() if p.is_file()}
+    (out / SUMS_NAME).write_text(render_sums(sums), encoding="utf-8")
+    artifacts = []
+    for path in sorted(out.iterdir()):
+        os.chmod(path, FILE_MODE)
+        data = path.read_bytes()
+        artifacts.append(Artifact(path.name, len(data), sha256_bytes(data)))
+    return artifacts
+
+
+def build_release(root: Path, version: str, out: Path, data_changes: str | None = None,
+                  progress: Progress = _quiet) -> list[Artifact]:
+    """Build the artifacts of version from the package at root into out (no checks, no writes to root)."""
+    date = release_date(_read_text(root / CHANGELOG_NAME), version)
+    files = release_files(root, version, date, data_changes)
+    with tempfile.TemporaryDirectory(prefix="opimpact-stage-") as tmp:
+        stage = stage_package(root, files, Path(tmp))
+        return build_artifacts(stage, version, date, out, progress)
+
+
+# ---------------------------------------------------------------- checks
+
+def _parse_version(version: str) -> Version:
+    try:
+        return Version.parse(version)
+    except ValueError as exc:
+        raise ReleaseUsageError(str(exc)) from None
+
+
+def _refuse_taken(root: Path, version: Version, records: dict[Version, Path]) -> None:
+    if version in records:
+        raise ReleaseRefused(f"release {version} already exists ({records[version].relative_to(root)}); "
+                             "releases are immutable: choose a new version")
+    if (root / DIST_DIR / str(version)).exists():
+        raise ReleaseRefused(f"{DIST_DIR}/{version} already exists; releases are immutable: choose a new version "
+                             "(or remove that folder if it is a leftover you do not need)")
+    if records and version <= max(records):
+        raise ReleaseRefused(f"{version} is not greater than the last release {max(records)}")
+
+
+def _compare_with_previous(root: Path, version: Version, records: dict[Version, Path], plan: ReleasePlan,
+                           progress: Progress) -> None:
+    """Fill the plan's changes and data-changes text; refuse a bump smaller than the changes need."""
+    with open_package(root) as current:
+        if not records:
+            plan.data_changes = first_release_entry(current)
+            return
+        previous = max(records)
+        plan.previous = str(previous)
+        progress(f"comparing with release {previous}")
+        with open_release(root, str(previous)) as before:
+            diff = diff_packages(before, current)
+    changes = diff.changes()
+    plan.changes = [{"level": c.level.label, "kind": c.kind, "message": c.message} for c in changes]
+    plan.required_bump = diff.required_bump.label
+    plan.data_changes = changelog_entry(diff, str(previous))
+    announced = announced_bump(list(records), version)
+    plan.announced_bump = announced.label if announced is not None else None
+    if announced is not None and announced < diff.required_bump:
+        needing = [c for c in changes if c.level > announced]
+        raise ReleaseRefused(
+            f"{version} is a {announced.label} release after {max(v for v in records if not v.is_prerelease)}, "
+            f"but the changes since {previous} need a {diff.required_bump.label} release "
+            f"({len(needing)} {'change needs' if len(needing) == 1 else 'changes need'} more than {announced.label})",
+            changes=[f"{c.level.label}: {c.message}" for c in needing])
+
+
+def _validate(root: Path, archive: Path | None, progress: Progress) -> None:
+    from .validate import validate_package
+
+    progress("validating")
+    report = validate_package(root, archive=archive)
+    if not report.valid:
+        raise ReleaseRefused(f"the package does not validate ({report.error_count} errors); fix them first",
+                             report=report)
+
+
+# ---------------------------------------------------------------- the release
+
+@contextmanager
+def release_lock(root: Path) -> Iterator[None]:
+    """An exclusive lock on the package folder itself (flock), so no two releases run at once. No file is created."""
+    import fcntl
+
+    handle = os.open(root, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ReleaseRefused(f"another release is running in {root}; try again when it has finished") from None
+        yield
+    finally:
+        os.close(handle)
+
+
+def release(root: str | os.PathLike, version: str, archive: str | os.PathLike | None = None, dry_run: bool = False,
+            progress: Progress = _quiet) -> ReleasePlan:
+    """Check, build and record release version of the package at root; with dry_run, change nothing.
+
+    Raises ReleaseRefused (exit 1) or ReleaseUsageError / UnreadableInput (exit 2); on any failure the repo
+    (dist/, datapackage.json, CITATION.cff, CHANGELOG.md, .zenodo.json, releases/) is left as it was.
+    """
+    root = Path(root).resolve()
+    parsed = _parse_version(version)
+    version = str(parsed)
+    if not (root / DESCRIPTOR_NAME).is_file():
+        raise ReleaseUsageError(f"{root}: no {DESCRIPTOR_NAME} here; run the release from the package folder")
+    with release_lock(root):
+        records = recorded_versions(root)
+        _refuse_taken(root, parsed, records)
+        try:
+            date = release_date(_read_text(root / CHANGELOG_NAME), version)
+        except ChangelogError as exc:
+            raise ReleaseRefused(str(exc)) from None
+        missing = [name for name in ZIP_EXTRAS if not (root / name).is_file()]
+        if missing:
+            raise ReleaseRefused(f"missing {', '.join(missing)}; every release ships them")
+        _validate(root, Path(archive) if archive else None, progress)
+        plan = ReleasePlan(version=version, date=date.isoformat(), previous=None, required_bump=None,
+                           announced_bump=None, archive_checked=archive is not None, dry_run=dry_run)
+        _compare_with_previous(root, parsed, records, plan, progress)
+        files = release_files(root, version, date, plan.data_changes)
+        plan.files = [rel for rel, data in files.items() if _current_bytes(root / rel) != data]
+        exported = {ext for _, _, ext in available_exporters()}
+        plan.exports_skipped = [f"{module} ({ext})" for module, _, ext in EXPORTERS if ext not in exported]
+        if dry_run:
+            with tempfile.TemporaryDirectory(prefix="opimpact-dry-run-") as tmp:
+                plan.artifacts = _build_twice(root, files, version, date, Path(tmp), progress)
+            return plan
+        plan.artifacts = _publish(root, version, date, files, plan, progress)
+        return plan
+
+
+def _current_bytes(path: Path) -> bytes | None:
+    return path.read_bytes() if path.is_file() else None
+
+
+def _build_twice(root: Path, files: dict[str, bytes], version: str, date: dt.date, out: Path,
+                 progress: Progress) -> list[Artifact]:
+    """Build into out, then again elsewhere, and refuse unless both builds are byte-identical."""
+    with tempfile.TemporaryDirectory(prefix="opimpact-stage-") as tmp:
+        stage = stage_package(root, files, Path(tmp) / "stage")
+        artifacts = build_artifacts(stage, version, date, out, progress)
+        again = Path(tmp) / "again"
+        again.mkdir()
+        progress("rebuilding to check that the build is reproducible")
+        second = build_artifacts(stage, version, date, again)
+    differing = sorted({a.name for a in artifacts} ^ {a.name for a in second}
+                       | {a.name for a, b in zip(artifacts, second, strict=False) if a != b})
+    if differing:
+        raise ReleaseRefused(f"the build is not reproducible: two builds of {', '.join(differing)} differ "
+                             "(an exporter writes a timestamp or an unordered structure?)")
+    return artifacts
+
+
+def _publish(root: Path, version: str, date: dt.date, files: dict[str, bytes], plan: ReleasePlan,
+             progress: Progress) -> list[Artifact]:
+    """Build into dist/VERSION, rewrite the release files, then write the record; undo everything on failure."""
+    dist, records_dir = root / DIST_DIR, root / RECORDS_DIR
+    created_dirs = [d for d in (dist, records_dir) if not d.exists()]
+    originals = {rel: _current_bytes(root / rel) for rel in files}
+    record_file = record_path(root, version)
+    written: list[str] = []
+    try:
+        with atomic_directory(dist / version) as out:
+            os.chmod(out, DIR_MODE)
+            artifacts = _build_twice(root, files, version, date, out, progress)
+        progress("writing " + ", ".join(files))
+        for rel, data in files.items():
+            written.append(rel)
+            _replace_file(root / rel, data)
+        record = {"record_version": RECORD_VERSION, "version": version, "date": date.isoformat(),
+                  "created": f"{date.isoformat()}T00:00:00Z", "previous": plan.previous,
+                  "required_bump": plan.required_bump,
+                  "artifacts": [asdict(a) for a in artifacts],
+                  "resources": _resource_entries(files[DESCRIPTOR_NAME])}
+        written.append(str(record_file.relative_to(root)))
+        records_dir.mkdir(exist_ok=True)
+        _replace_file(record_file, render_record(record).encode("utf-8"))
+        return artifacts
+    except BaseException:
+        _undo(root, version, written, originals, created_dirs)
+        raise
+
+
+def _resource_entries(descriptor_bytes: bytes) -> list[dict]:
+    descriptor = json.loads(descriptor_bytes)
+    return [{k: r.get(k) for k in ("name", "path", "bytes", "hash")} for r in descriptor.get("resources", [])]
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    """Atomically replace path with data, keeping its permission bits (0644 for a new file)."""
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else FILE_MODE
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+        os.chmod(tmp, mode)
+
+
+def _undo(root: Path, version: str, written: list[str], originals: dict[str, bytes | None],
+          created_dirs: list[Path]) -> None:
+    """Put back every file a failed release touched, newest first."""
+    for rel in reversed(written):
+        original = originals.get(rel)
+        if original is None:
+            (root / rel).unlink(missing_ok=True)
+        else:
+            _replace_file(root / rel, original)
+    shutil.rmtree(root / DIST_DIR / version, ignore_errors=True)
+    for folder in created_dirs:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- reproducing
+
+@dataclass
+class ReproduceResult:
+    version: str
+    commit: str
+    artifacts: list[dict] = field(default_factory=list)  # name, expected sha256, actual sha256 (None if absent)
+    unexpected: list[str] = field(default_factory=list)  # built but not in the record
+
+    @property
+    def identical(self) -> bool:
+        return not self.unexpected and all(a["expected"] == a["actual"] for a in self.artifacts)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "identical": self.identical}
+
+
+def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet) -> ReproduceResult:
+    """Rebuild a recorded release from the commit that added its record; compare with the record.
+
+    The build runs in a temporary git worktree of that commit, with that commit's own opimpact code when the
+    commit holds it (scripts/opimpact), so later code changes cannot break old releases. The checkout is untouched.
+    """
+    root = Path(root).resolve()
+    version = str(_parse_version(version))
+    top = repo_root(root)
+    if top is None:
+        raise ReleaseUsageError(f"{root} is not inside a git repository; --reproduce rebuilds from git history")
+    rel = f"{RECORDS_DIR}/{version}.json"
+    try:
+        commit = commit_adding(root, rel)
+        if commit is None:
+            raise ReleaseRefused(f"no commit adds {rel}: release {version} is not recorded in git history")
+        record = json.loads(show_file(root, commit, rel))
+    except GitError as exc:
+        raise ReleaseUsageError(str(exc)) from None
+    except ValueError as exc:
+        raise ReleaseRefused(f"{rel} at commit {commit[:12]} is not valid JSON ({exc})") from None
+    result = ReproduceResult(version, commit)
+    progress(f"checking out {commit[:12]} in a temporary worktree")
+    try:
+        with worktree(root, commit) as tree, tempfile.TemporaryDirectory(prefix="opimpact-rebuild-") as tmp:
+            out = Path(tmp)
+            _build_in_tree(tree, tree / repo_prefix(root), version, out, progress)
+            built = {p.name: sha256_bytes(p.read_bytes()) for p in out.iterdir() if p.is_file()}
+    except GitError as exc:
+        raise ReleaseUsageError(str(exc)) from None
+    for item in record.get("artifacts", []):
+        result.artifacts.append({"name": item["name"], "expected": item["sha256"], "actual": built.get(item["name"])})
+    recorded = {item["name"] for item in record.get("artifacts", [])}
+    result.unexpected = sorted(set(built) - recorded)
+    return result
+
+
+def _build_in_tree(top: Path, package_root: Path, version: str, out: Path, progress: Progress) -> None:
+    """Build with the tree's own code when it has it, else with this code."""
+    code = top / "scripts"
+    if not (code / "opimpact" / "release.py").is_file():
+        build_release(package_root, version, out, progress=progress)
+        return
+    progress("building with the release commit's own opimpact code")
+    boot = ("import sys; sys.path.insert(0, sys.argv[1]); from opimpact.release import build_main; "
+            "sys.exit(build_main(sys.argv[2:]))")
+    done = subprocess.run([sys.executable, "-c", boot, str(code), str(package_root), version, str(out)],
+                          cwd=out, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise ReleaseRefused(f"rebuilding {version} failed: {done.stderr.strip()[-2000:]}")
+
+
+def build_main(argv: list[str]) -> int:
+    """Entry point for --reproduce: build_main([package_root, version, out_dir]). Keep this contract stable."""
+    root, version, out = argv
+    try:
+        build_release(Path(root), version, Path(out))
+    except (ReleaseRefused, ChangelogError, UnreadableInput) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def load_release_record(root: Path, version: str) -> dict:
+    """The record of a release in root/releases (UnreadableInput when absent or malformed)."""
+    return load_record(record_path(root, version))
+
+
+# ---------------------------------------------------------------- rendering
+
+def render_plan_text(plan: ReleasePlan) -> str:
+    """What the release did, or would do with --dry-run, for people."""
+    head = f"{'would release' if plan.dry_run else 'released'} {plan.version} dated {plan.date}"
+    lines = [head + (" (dry run: nothing was written)" if plan.dry_run else "")]
+    if plan.previous:
+        lines.append(f"previous release {plan.previous}; the changes need at least {plan.required_bump}; "
+                     f"{plan.version} is a {plan.announced_bump or 'pre-release'} bump")
+        lines += [f"  {c['level']}: {c['message']}" for c in plan.changes] or ["  no change of data or schema"]
+    else:
+        lines.append("first release: nothing to compare with")
+    lines.append(f"{'would rewrite' if plan.dry_run else 'rewrote'}: {', '.join(plan.files) or 'nothing'}")
+    lines.append(f"artifacts in {DIST_DIR}/{plan.version}/:")
+    width = max((len(a.name) for a in plan.artifacts), default=0)
+    lines += [f"  {a.name:<{width}}  {a.bytes:>10} bytes  sha256 {a.sha256}" for a in plan.artifacts]
+    if plan.exports_skipped:
+        lines.append(f"exports not built (module missing): {', '.join(plan.exports_skipped)}")
+    if not plan.archive_checked:
+        lines.append("note: quotes and evidence were not checked against the sources archive (give --archive DIR)")
+    if not plan.dry_run:
+        lines.append(f"record: {RECORDS_DIR}/{plan.version}.json. Commit everything now, record included, so that "
+                     f"`opimpact release {plan.version} --reproduce` can rebuild it.")
+    return "\n".join(lines) + "\n"
+
+
+def render_reproduce_text(result: ReproduceResult) -> str:
+    lines = [f"rebuilt {result.version} from commit {result.commit[:12]}"]
+    for item in result.artifacts:
+        if item["actual"] is None:
+            lines.append(f"  MISSING  {item['name']}: recorded but not rebuilt")
+        elif item["actual"] == item["expected"]:
+            lines.append(f"  SAME     {item['name']}  sha256 {item['actual']}")
+        else:
+            lines.append(f"  DIFFERS  {item['name']}: rebuilt {item['actual']}, recorded {item['expected']}")
+    lines += [f"  EXTRA    {name}: rebuilt but not in the record" for name in result.unexpected]
+    verdict = "byte-identical to the record" if result.identical else "NOT identical to the record"
+    lines.append(f"{result.version}: {verdict}")
+    return "\n".join(lines) + "\n"
