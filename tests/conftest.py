@@ -48,3 +48,13 @@ def sample_package(tmp_path: Path) -> Path:
     from export_sample import make_sample_package
 
     return make_sample_package(tmp_path / "sample")
+
+
+@pytest.fixture(params=["sample", "shipped"])
+def any_package(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Each test runs twice: on the sample package, then on the shipped one (read-only)."""
+    if request.param == "shipped":
+        return REPO
+    from export_sample import make_sample_package
+
+    return make_sample_package(tmp_path / "sample")

@@ -6,11 +6,12 @@ text that looks like a number or says "NA", empty optional cells, dates at every
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
 
-from helpers import write_csv
+from helpers import read_csv, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,7 +78,38 @@ def make_sample_package(dest: Path, rows: dict[str, list[list[str]]] | None = No
     shutil.copytree(REPO / "schemas", dest / "schemas", dirs_exist_ok=True)
     (dest / "data").mkdir(exist_ok=True)
     for name, table in rows.items():
-        schema = json.loads((dest / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8"))
-        header = [field["name"] for field in schema["fields"]]
+        header = [field["name"] for field in schema_of(dest, name)["fields"]]
         write_csv(dest / "data" / f"{name}.csv", header, table)
     return dest
+
+
+def schema_of(package: Path, name: str) -> dict:
+    return json.loads((package / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8"))
+
+
+def typed_value(raw: str, kind: str) -> object:
+    """A CSV cell as the Table Schema types it, independently of the code under test."""
+    if raw == "":
+        return None
+    if kind == "integer":
+        return int(raw)
+    if kind == "number":
+        return float(raw)
+    if kind == "date":
+        return dt.date.fromisoformat(raw)
+    if kind == "boolean":
+        return raw in ("true", "True", "TRUE", "1")
+    return raw
+
+
+def expected_table(package: Path, name: str) -> tuple[list[str], list[str], list[list[object]]]:
+    """(field names, field types, typed rows) read straight from the CSV with the csv module."""
+    fields = schema_of(package, name)["fields"]
+    header, rows = read_csv(package / "data" / f"{name}.csv")
+    kinds = [f.get("type", "string") for f in fields]
+    return header, kinds, [[typed_value(cell, kind) for cell, kind in zip(row, kinds, strict=True)] for row in rows]
+
+
+def resource_names(package: Path) -> list[str]:
+    descriptor = json.loads((package / "datapackage.json").read_text(encoding="utf-8"))
+    return [r["name"] for r in descriptor["resources"]]

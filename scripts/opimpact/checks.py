@@ -77,15 +77,23 @@ def field_checks(schema: dict, id_patterns: dict[str, str]) -> list[RuleCheck]:
                                     pa.Check.str_matches(anchored(pattern))))
         if "minimum" in constraints:
             checks.append(RuleCheck("F06", name, f"expected at least {constraints['minimum']}",
-                                    pa.Check.ge(constraints["minimum"])))
+                                    _bound_check("ge", constraints["minimum"], field)))
         if "maximum" in constraints:
             checks.append(RuleCheck("F06", name, f"expected at most {constraints['maximum']}",
-                                    pa.Check.le(constraints["maximum"])))
+                                    _bound_check("le", constraints["maximum"], field)))
         if "minLength" in constraints or "maxLength" in constraints:
             low, high = constraints.get("minLength"), constraints.get("maxLength")
             checks.append(RuleCheck("F07", name, f"expected a length between {low or 0} and {high or 'any'} characters",
                                     pa.Check.str_length(low, high)))
     return checks
+
+
+def _bound_check(op: str, bound: float, field: dict) -> pa.Check:
+    """pandera's ge/le; on number fields NaN fails as well (polars would order NaN above every number)."""
+    if field.get("type") != "number":
+        return getattr(pa.Check, op)(bound)
+    return pa.Check(lambda d: d.lazyframe.select(getattr(pl.col(d.key), op)(bound) & pl.col(d.key).is_not_nan()),
+                    name=f"{op}:{bound}")
 
 
 def foreign_key_checks(schema: dict, referenced: dict[tuple[str, str], pl.Series]) -> list[RuleCheck]:

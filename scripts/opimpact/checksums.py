@@ -57,6 +57,6 @@ def parse_sums(text: str) -> dict[str, str]:
 
 
 def _check_name(name: str) -> None:
-    """A listed name is a plain file name: no folders, no '..', no control characters."""
-    if not name or name in (".", "..") or "/" in name or "\\" in name or any(ord(c) < 32 for c in name):
+    """A listed name is a plain file name: no folders, no '..', no control or line-separator characters."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or not name.isprintable():
         raise ValueError(f"{name!r} is not a plain file name")

@@ -103,11 +103,16 @@ def render_text(cff: dict) -> str:
     who = authors[0] if len(authors) == 1 else ", ".join(authors[:-1]) + ", & " + authors[-1]
     version = f" (Version {cff['version']})" if cff.get("version") else ""
     link = _link(cff)
-    return f"{who} ({year}). {cff['title']}{version} [Data set].{' ' + link if link else ''}\n"
+    return f"{_one_line(who)} ({year}). {_one_line(cff['title'])}{version} [Data set].{' ' + link if link else ''}\n"
 
 
-def _bibtex_escape(text: str) -> str:
-    return "".join(_BIBTEX_SPECIAL.get(c, c) for c in str(text))
+def _one_line(value: object) -> str:
+    """Text with every run of whitespace, line breaks included, folded to one space."""
+    return " ".join(str(value).split())
+
+
+def _bibtex_escape(text: object) -> str:
+    return "".join(_BIBTEX_SPECIAL.get(c, c) for c in _one_line(text))
 
 
 def render_bibtex(cff: dict) -> str:
@@ -139,14 +144,14 @@ def render_bibtex(cff: dict) -> str:
 def render_ris(cff: dict) -> str:
     """An RIS record of type DATA."""
     date = _date(cff)
-    lines = ["TY  - DATA"] + [f"AU  - {name}" for name in _authors(cff)] + [f"TI  - {cff['title']}"]
+    lines = ["TY  - DATA"] + [f"AU  - {_one_line(name)}" for name in _authors(cff)] + [f"TI  - {_one_line(cff['title'])}"]
     if date:
         lines += [f"PY  - {date.year}", f"DA  - {date:%Y/%m/%d}"]
     if cff.get("version"):
         lines.append(f"ET  - {cff['version']}")
     if cff.get("abstract"):
-        lines.append("AB  - " + " ".join(str(cff["abstract"]).split()))
-    lines += [f"KW  - {k}" for k in cff.get("keywords") or []]
+        lines.append("AB  - " + _one_line(cff["abstract"]))
+    lines += [f"KW  - {_one_line(k)}" for k in cff.get("keywords") or []]
     if cff.get("doi"):
         lines.append(f"DO  - {cff['doi']}")
     link = _link(cff)

@@ -7,6 +7,7 @@ reuses the same rows for its codebook sheet.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,7 @@ def codebook_tables(package: Package) -> list[TableEntry]:
         references: dict[str, str] = {}
         for fk in schema.get("foreignKeys", []):
             target = fk["reference"]["resource"] or name
-            for local, remote in zip(_as_list(fk["fields"]), _as_list(fk["reference"]["fields"])):
+            for local, remote in zip(_as_list(fk["fields"]), _as_list(fk["reference"]["fields"]), strict=True):
                 references[local] = f"{target}.{remote}"
         entry = TableEntry(
             name=name, title=str(resource.descriptor.get("title", name)),
@@ -131,16 +132,27 @@ def codebook_tables(package: Package) -> list[TableEntry]:
     return tables
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BACKTICKS = re.compile(r"`+")
+
+
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell: one line, pipes escaped."""
-    return text.replace("\r\n", "\n").replace("\n", " ⏎ ").replace("|", "\\|")
+    return _LINE_BREAK.sub(" ⏎ ", text).replace("|", "\\|")
+
+
+def _line(text: str) -> str:
+    """Text kept on one line of a Markdown paragraph."""
+    return _LINE_BREAK.sub(" ", text)
 
 
 def _code(text: str) -> str:
+    """A code span holding text, fenced with more backticks than any run inside it."""
     if not text:
         return ""
-    fence = "``" if "`" in text else "`"
-    pad = " " if fence == "``" else ""
+    longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest else ""
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
@@ -164,7 +176,7 @@ def render_markdown(package: Package, tables: list[TableEntry]) -> str:
     lines += [f"| [{_cell(t.name)}](#{t.name}) | `{_cell(t.path)}` | {_cell(t.description)} |"
               for t in tables]
     for t in tables:
-        lines += ["", f"## {t.name}", "", f"**{_cell(t.title)}.** {t.description}".rstrip(), "",
+        lines += ["", f"## {t.name}", "", f"**{_line(t.title)}.** {_line(t.description)}".rstrip(), "",
                   f"- File: `{t.path}`"]
         if t.primary_key:
             lines.append(f"- Primary key: {', '.join(f'`{k}`' for k in t.primary_key)}")

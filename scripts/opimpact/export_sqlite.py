@@ -65,7 +65,7 @@ def create_statements(name: str, schema: dict) -> list[str]:
         if "enum" in constraints:
             checks.append(f"{quote(column)} IN ({', '.join(_literal(v) for v in constraints['enum'])})")
         if kind == "date":
-            checks.append(f"{quote(column)} = date({quote(column)})")
+            checks.append(f"{quote(column)} = date({quote(column)}, '+0 days')")  # real calendar days only
         if kind == "boolean":
             checks.append(f"{quote(column)} IN (0, 1)")
         if checks:

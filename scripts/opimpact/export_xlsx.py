@@ -36,9 +36,8 @@ def write_workbook(package: Package | LoadedPackage | str | os.PathLike, out_pat
     descriptor's. With check=True a package that does not validate raises InvalidPackage.
     Raises UnreadableInput for unreadable input and ExportError when a value cannot be held by Excel.
     """
-    with loaded_package(package, check=check) as loaded:
-        with atomic_path(Path(out_path)) as tmp:
-            _write(loaded, tmp, version or str(loaded.descriptor.get("version") or ""))
+    with loaded_package(package, check=check) as loaded, atomic_path(Path(out_path)) as tmp:
+        _write(loaded, tmp, version or str(loaded.descriptor.get("version") or ""))
 
 
 def _write(loaded: LoadedPackage, path: Path, version: str) -> None:
@@ -159,7 +158,7 @@ def _codebook_sheet(workbook, fmt: _Formats, loaded: LoadedPackage) -> None:
     rows = [[f.table, f.name, f.title, f.type, "yes" if f.required else "no", f.constraints, f.description,
              f.example] for t in codebook_tables(loaded.package) for f in t.fields]
     widths = [16, 22, 28, 9, 9, 40, 80, 30]
-    for col, (header, width) in enumerate(zip(CODEBOOK_HEADER, widths)):
+    for col, (header, width) in enumerate(zip(CODEBOOK_HEADER, widths, strict=True)):
         sheet.write_string(0, col, header, fmt.header)
         sheet.set_column(col, col, width, fmt.wrap if header == "description" else None)
     for r, row in enumerate(rows, start=1):

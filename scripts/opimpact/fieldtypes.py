@@ -9,7 +9,8 @@ from .tables import ROW
 
 DEFAULT_TRUE = ["true", "True", "TRUE", "1"]
 DEFAULT_FALSE = ["false", "False", "FALSE", "0"]
-_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+_ISO_DATE = r"^(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}$"  # no year 0000
+_NUMBER = r"^(?:[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|NaN|INF|-INF)$"
 
 POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
@@ -40,8 +41,8 @@ def parsed(field: dict) -> pl.Expr:
         return col.cast(pl.Int64, strict=False)
     if kind == "year":
         return pl.when(col.str.contains(r"^[0-9]{4}$")).then(col.cast(pl.Int64, strict=False))
-    if kind == "number":
-        return col.cast(pl.Float64, strict=False)
+    if kind == "number":  # the Table Schema lexical forms only: polars alone would also take "inf" and "nan"
+        return pl.when(col.str.contains(_NUMBER)).then(col.cast(pl.Float64, strict=False))
     if kind == "boolean":
         mapping = {v: True for v in field.get("trueValues", DEFAULT_TRUE)}
         mapping.update({v: False for v in field.get("falseValues", DEFAULT_FALSE)})

@@ -284,8 +284,9 @@ def _load_resource(package: Package, name: str, entry: dict) -> Resource:
         package.findings.append(_descriptor_finding("schema file not found", resource=name, field="schema", value=schema_ref, rule="D04"))
         return resource
     except (OSError, ValueError) as exc:
-        package.findings.append(_descriptor_finding(str(exc), resource=name, field="schema", value=schema_ref,
-                                                    rule=getattr(exc, "rule", "D04")))
+        message = f"{schema_ref}: {exc.strerror}" if isinstance(exc, OSError) and exc.strerror else str(exc)
+        package.findings.append(Finding(rule=getattr(exc, "rule", "D04"), message=message, resource=name,
+                                        file=str(schema_ref), field="schema"))
         return resource
     resource.schema = _checked_schema(package, name, schema, str(schema_ref))
     return resource

@@ -15,7 +15,7 @@ import csv
 import io
 import re
 
-from .package import Package, resolve_inside
+from .package import Package, read_json_file, resolve_inside
 
 R_TYPES = {"string", "number", "integer", "boolean", "object", "array", "date", "time", "datetime", "year",
            "yearmonth", "duration", "geopoint", "geojson", "any"}
@@ -72,13 +72,18 @@ def _resource_problems(package: Package, entry: dict) -> list[str]:
 
 
 def _schema(package: Package, entry: dict, problems: list[str]) -> dict | None:
+    """The schema as frictionless-r reads it: inline, or the JSON file at a safe relative path."""
     schema = entry.get("schema")
     if isinstance(schema, str):
         schema_path, reason = resolve_inside(package.root, schema)
         if reason or schema_path is None or not schema_path.is_file():
             problems.append(f"schema {schema!r} cannot be read: {reason or 'not found'}")
             return None
-        schema = package.resources[entry["name"]].schema if entry["name"] in package.resources else None
+        try:
+            schema = read_json_file(schema_path, schema)
+        except (OSError, ValueError) as exc:
+            problems.append(f"schema {schema!r} cannot be read: {exc}")
+            return None
     if not isinstance(schema, dict) or not isinstance(schema.get("fields"), list):
         problems.append("schema must be an object with a 'fields' list")
         return None

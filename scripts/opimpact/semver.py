@@ -11,7 +11,7 @@ _IDENT = r"[0-9A-Za-z-]+"
 _VERSION = re.compile(
     rf"^(?P<major>{_NUMBER})\.(?P<minor>{_NUMBER})\.(?P<patch>{_NUMBER})"
     rf"(?:-(?P<pre>{_IDENT}(?:\.{_IDENT})*))?"
-    rf"(?:\+(?P<build>{_IDENT}(?:\.{_IDENT})*))?$"
+    rf"(?:\+(?P<build>{_IDENT}(?:\.{_IDENT})*))?"
 )
 _NUMERIC = re.compile(r"^[0-9]+$")
 
@@ -42,7 +42,7 @@ class Version:
     @classmethod
     def parse(cls, text: str) -> Version:
         """Parse 'MAJOR.MINOR.PATCH[-pre][+build]'; raise ValueError naming what is wrong."""
-        match = _VERSION.match(text) if isinstance(text, str) else None
+        match = _VERSION.fullmatch(text) if isinstance(text, str) else None
         if not match:
             raise ValueError(f"{text!r} is not a semantic version: expected MAJOR.MINOR.PATCH such as 1.0.0 "
                              "(numbers without leading zeros, optional -prerelease and +build parts)")

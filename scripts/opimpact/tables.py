@@ -262,10 +262,11 @@ def _check_line_endings(path: Path, frame: pl.DataFrame, fields: list[str], raw:
     crlf = data.count(b"\r\n")
     if crlf == 0:
         return
-    in_cells = int(frame.select(pl.sum_horizontal(
-        pl.col(name).str.count_matches("\n", literal=True).fill_null(0) for name in fields).sum()).item() or 0)
-    bare_lf = data.count(b"\n") - crlf - in_cells
-    if bare_lf <= 0:
+    in_cells, crlf_in_cells = (int(n or 0) for n in frame.select(
+        pl.sum_horizontal(pl.col(name).str.count_matches(ending, literal=True).fill_null(0) for name in fields).sum()
+        .alias(ending) for ending in ("\n", "\r\n")).row(0))
+    bare_lf = data.count(b"\n") - crlf - (in_cells - crlf_in_cells)
+    if bare_lf <= 0 or crlf - crlf_in_cells <= 0:  # a line break inside a cell is text, not a record's end
         return
     first_ending = data[: data.index(b"\n") + 1].endswith(b"\r\n")
     line_no = 1

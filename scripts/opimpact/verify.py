@@ -104,7 +104,7 @@ def verify(target: str | os.PathLike, record: str | os.PathLike | None = None, r
         local = {target.name: target}
         if (target.parent / SUMS_NAME).is_file():
             _check_sums(report, target.parent, [target.name])
-        if zipfile.is_zipfile(target):
+        if target.suffix.lower() == ".zip":  # a workbook is a zip too, but not a package
             resources = _check_zip(report, target, archive)
         elif report.version is None and (match := _ARTIFACT_NAME.match(target.name)):
             report.version = match["version"]

@@ -1,0 +1,254 @@
+"""opimpact.atomic: a write either completes or leaves the previous state, whatever interrupts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from opimpact.atomic import atomic_directory, atomic_path, write_bytes_atomic, write_text_atomic
+from opimpact.cli import cli
+from opimpact.release import release
+from release_helpers import make_release_fixture
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+class Boom(Exception):
+    pass
+
+
+def test_write_creates_the_file_and_nothing_else(tmp_path):
+    target = tmp_path / "out" / "table.csv"
+    write_text_atomic(target, "a,b\n1,é\n")
+    assert target.read_bytes() == "a,b\n1,é\n".encode()
+    assert listing(target.parent) == ["table.csv"]
+    write_bytes_atomic(target, b"replaced")
+    assert target.read_bytes() == b"replaced"
+    assert listing(target.parent) == ["table.csv"]
+
+
+@pytest.mark.parametrize("interruption", [Boom, KeyboardInterrupt, SystemExit])
+@pytest.mark.parametrize("existing", [True, False])
+def test_interrupted_write_leaves_the_previous_state(tmp_path, interruption, existing):
+    target = tmp_path / "release.zip"
+    if existing:
+        target.write_bytes(b"the old release")
+    with pytest.raises(interruption), atomic_path(target) as tmp, open(tmp, "wb") as handle:
+        handle.write(b"half of the new ")
+        handle.flush()
+        assert tmp.read_bytes() == b"half of the new "  # the partial file exists while writing
+        raise interruption()
+    assert listing(tmp_path) == (["release.zip"] if existing else [])
+    if existing:
+        assert target.read_bytes() == b"the old release"
+
+
+def test_temporary_file_sits_beside_the_target_and_is_hidden(tmp_path):
+    target = tmp_path / "data.sqlite"
+    with atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".data.sqlite.")
+        assert not target.exists()
+        tmp.write_bytes(b"x")
+    assert listing(tmp_path) == ["data.sqlite"]
+
+
+def test_written_file_gets_normal_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        write_bytes_atomic(tmp_path / "new.csv", b"x")
+        assert stat.S_IMODE((tmp_path / "new.csv").stat().st_mode) == 0o644  # not mkstemp's private 0600
+        existing = tmp_path / "kept.csv"
+        existing.write_bytes(b"old")
+        existing.chmod(0o640)
+        write_bytes_atomic(existing, b"new")
+        assert stat.S_IMODE(existing.stat().st_mode) == 0o640
+        with atomic_directory(tmp_path / "dist") as folder:
+            (folder / "a.txt").write_text("a")
+        assert stat.S_IMODE((tmp_path / "dist").stat().st_mode) == 0o755
+    finally:
+        os.umask(umask)
+
+
+def test_failed_replace_leaves_no_temporary_file(tmp_path):
+    target = tmp_path / "taken"
+    target.mkdir()  # a folder where the file should go: the final rename fails
+    (target / "inside").write_text("x")
+    with pytest.raises(OSError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"data")
+    assert listing(tmp_path) == ["taken"]
+    assert listing(target) == ["inside"]
+
+
+def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "dist" / "1.0.0"
+    with atomic_directory(target) as folder:
+        (folder / "a.csv").write_text("a")
+        assert not target.exists()
+    assert listing(target) == ["a.csv"]
+    assert listing(target.parent) == ["1.0.0"]
+
+    other = tmp_path / "dist" / "1.1.0"
+    with pytest.raises(KeyboardInterrupt), atomic_directory(other) as folder:
+        (folder / "a.csv").write_text("a")
+        raise KeyboardInterrupt
+    assert listing(target.parent) == ["1.0.0"]
+
+
+def test_atomic_directory_never_replaces_an_existing_one(tmp_path):
+    target = tmp_path / "1.0.0"
+    target.mkdir()
+    (target / "released.zip").write_bytes(b"old")
+    with pytest.raises(FileExistsError), atomic_directory(target) as folder:
+        (folder / "released.zip").write_bytes(b"new")
+    assert listing(tmp_path) == ["1.0.0"]
+    assert (target / "released.zip").read_bytes() == b"old"
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    from opimpact.atomic import atomic_path, atomic_directory
+
+    target, kind = sys.argv[1], sys.argv[2]
+    if kind == "file":
+        with atomic_path(target) as tmp, open(tmp, "wb") as handle:
+            handle.write(b"half written")
+            handle.flush()
+            print("writing", flush=True)
+            sys.stdin.read()  # wait, mid-write, for the signal
+    else:
+        with atomic_directory(target) as folder:
+            (folder / "part.csv").write_bytes(b"half")
+            print("writing", flush=True)
+            sys.stdin.read()
+""")
+
+
+@pytest.mark.parametrize("kind", ["file", "directory"])
+def test_ctrl_c_in_another_process_leaves_nothing(tmp_path, kind):
+    """A real SIGINT, as Ctrl-C sends, arriving part-way through a write."""
+    target = tmp_path / ("out.zip" if kind == "file" else "dist")
+    if kind == "file":
+        target.write_bytes(b"previous")
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(target), kind], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert child.stdout.readline() == b"writing\n"
+        assert len(listing(tmp_path)) == (2 if kind == "file" else 1)  # the temporary file or folder exists
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode != 0 and b"KeyboardInterrupt" in err
+    if kind == "file":
+        assert listing(tmp_path) == ["out.zip"]
+        assert target.read_bytes() == b"previous"
+    else:
+        assert listing(tmp_path) == []
+
+
+# --- the commands that write: Ctrl-C part-way leaves the previous state ---------------------------
+
+
+def folder_state(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("fmt,module,function", [("xlsx", "opimpact.export_xlsx", "_write"),
+                                                 ("sqlite", "opimpact.export_sqlite", "_build")])
+def test_ctrl_c_during_an_export_keeps_the_previous_file(package_copy, tmp_path, monkeypatch, fmt, module, function):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / f"op-impact.{fmt}"
+    out.write_bytes(b"previous export")
+
+    def interrupted(_loaded, path, *args):
+        Path(path).write_bytes(b"the first half of a new export")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(f"{module}.{function}", interrupted)
+    before = folder_state(package_copy)
+    result = CliRunner().invoke(cli, ["export", fmt, str(package_copy), "--out", str(out), "--no-metadata"]
+                                if fmt == "sqlite" else ["export", fmt, str(package_copy), "--out", str(out)])
+    assert result.exit_code == 1 and "Aborted" in result.output, result.output
+    assert listing(out_dir) == [out.name]
+    assert out.read_bytes() == b"previous export"
+    assert folder_state(package_copy) == before
+
+
+@pytest.fixture
+def release_fixture(tmp_path: Path) -> Path:
+    return make_release_fixture(tmp_path / "pkg")
+
+
+def _count_replaces(tmp_path: Path, monkeypatch) -> int:
+    """How many files a successful release renames into place (on a separate fixture)."""
+    calls = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda *a, **k: (calls.append(a), real(*a, **k))[1])
+    assert release(make_release_fixture(tmp_path / "count"), "1.0.0").version == "1.0.0"
+    monkeypatch.setattr(os, "replace", real)
+    return len(calls)
+
+
+def test_ctrl_c_at_any_point_of_a_release_leaves_the_folder_as_it_was(release_fixture, tmp_path, monkeypatch):
+    total = _count_replaces(tmp_path, monkeypatch)
+    assert total >= 3
+    real = os.replace
+    before = folder_state(release_fixture)
+    for stop_at in sorted({1, total // 2, total}):
+        calls = []
+
+        def interrupting(*args, stop_at=stop_at, calls=calls, **kwargs):
+            calls.append(args)
+            if len(calls) == stop_at:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(os, "replace", interrupting)
+        with pytest.raises(KeyboardInterrupt):
+            release(release_fixture, "1.0.0")
+        monkeypatch.setattr(os, "replace", real)
+        assert folder_state(release_fixture) == before, f"interrupted at rename {stop_at} of {total}"
+        assert sorted(p.name for p in release_fixture.iterdir()) == sorted(before_names(before))
+    assert release(release_fixture, "1.0.0").version == "1.0.0"  # and nothing was left to block a release
+
+
+def before_names(state: dict[str, bytes]) -> set[str]:
+    return {Path(name).parts[0] for name in state}
+
+
+LOCK_HOLDER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from opimpact.release import release_lock
+
+    with release_lock(Path(sys.argv[1]).resolve()):
+        print("locked", flush=True)
+        sys.stdin.read()
+""")
+
+
+def test_a_second_release_is_refused_while_another_process_releases(release_fixture):
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(release_fixture)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"locked\n"
+        before = folder_state(release_fixture)
+        result = CliRunner().invoke(cli, ["release", "1.0.0", "--package", str(release_fixture)])
+        assert result.exit_code == 1, result.output
+        assert "another release is running" in result.output
+        assert folder_state(release_fixture) == before
+    finally:
+        holder.communicate(timeout=60)
+    result = CliRunner().invoke(cli, ["release", "1.0.0", "--package", str(release_fixture)])
+    assert result.exit_code == 0, result.output

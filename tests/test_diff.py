@@ -1,0 +1,227 @@
+"""`opimpact diff`: each kind of change between two package versions, and the bump it requires."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from helpers import read_csv, set_cell, write_csv
+from opimpact.cli import cli
+from opimpact.diff import diff_specs
+from opimpact.semver import Bump
+from release_helpers import (
+    add_field,
+    add_row,
+    commit_all,
+    drop_field,
+    edit_schema,
+    init_repo,
+    make_release_fixture,
+    remove_row,
+    rename_field,
+    set_field_type,
+)
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    old = make_release_fixture(tmp_path / "old")
+    new = tmp_path / "new"
+    shutil.copytree(old, new)
+    return old, new
+
+
+def diff_json(old: Path, new: Path) -> dict:
+    result = run("diff", str(old), str(new), "--format", "json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_identical_packages_have_no_changes(pair) -> None:
+    old, new = pair
+    document = diff_json(old, new)
+    assert document["changes"] == [] and document["required_bump"] == "none"
+    assert "No changes." in run("diff", str(old), str(new)).stdout
+    assert run("diff", str(old), str(new), "--exit-code").exit_code == 0
+
+
+def test_row_added(pair) -> None:
+    old, new = pair
+    add_row(new, "events", 1, "ev-0042")
+    document = diff_json(old, new)
+    assert document["tables"]["events"]["rows_added"] == ["ev-0042"]
+    assert document["required_bump"] == "minor"
+    assert run("diff", str(old), str(new), "--exit-code").exit_code == 1
+
+
+def test_row_removed(pair) -> None:
+    old, new = pair
+    key = remove_row(new, "assets", 1)
+    document = diff_json(old, new)
+    assert document["tables"]["assets"]["rows_removed"] == [key]
+    assert document["required_bump"] == "major"
+
+
+def test_field_changed_shows_before_and_after(pair) -> None:
+    old, new = pair
+    before = read_csv(old / "data" / "personnel_levels.csv")[1][2]
+    set_cell(new, "personnel_levels", 2, "count", "650")
+    document = diff_json(old, new)
+    changed = document["tables"]["personnel_levels"]["rows_changed"]
+    assert changed == [{"key": "pl-0003", "fields": [{"field": "count", "before": before[4], "after": "650"}]}]
+    assert document["required_bump"] == "patch"
+
+
+def test_field_added(pair) -> None:
+    old, new = pair
+    add_field(new, "sources", {"name": "paywall", "type": "boolean"}, "false")
+    table = diff_json(old, new)["tables"]["sources"]
+    assert table["fields_added"] == [{"field": "paywall", "type": "boolean"}]
+    assert table["rows_changed"] == []  # a new column is not a change of every row
+
+
+def test_field_removed(pair) -> None:
+    old, new = pair
+    drop_field(new, "events", "actor")
+    document = diff_json(old, new)
+    assert document["tables"]["events"]["fields_removed"] == [{"field": "actor", "type": "string"}]
+    assert document["required_bump"] == "major"
+
+
+def test_type_changed(pair) -> None:
+    old, new = pair
+    set_field_type(new, "assets", "quantity", "number")
+    document = diff_json(old, new)
+    assert document["tables"]["assets"]["type_changes"] == [{"field": "quantity", "old": "integer", "new": "number"}]
+    assert document["required_bump"] == "major"
+
+
+def test_renamed_looking_field_is_paired_not_listed_twice(pair) -> None:
+    old, new = pair
+    rename_field(new, "events", "place", "location")
+    table = diff_json(old, new)["tables"]["events"]
+    assert table["fields_renamed"] == [{"old": "place", "new": "location"}]
+    assert table["fields_added"] == [] and table["fields_removed"] == [] and table["rows_changed"] == []
+
+
+def test_rekeyed_row(pair) -> None:
+    old, new = pair
+    header, rows = read_csv(new / "data" / "quotes.csv")
+    rows[1][0] = "qu-0077"
+    write_csv(new / "data" / "quotes.csv", header, rows)
+    document = diff_json(old, new)
+    table = document["tables"]["quotes"]
+    assert table["rows_rekeyed"] == [{"old": "qu-0002", "new": "qu-0077"}]
+    assert table["rows_added"] == [] and table["rows_removed"] == []
+    assert document["required_bump"] == "major"
+
+
+def test_constraint_and_documentation_changes(pair) -> None:
+    old, new = pair
+
+    def edit(schema: dict) -> None:
+        for f in schema["fields"]:
+            if f["name"] == "kind":
+                f["constraints"]["enum"].append("ship")
+            if f["name"] == "role":
+                f["description"] = "What it is for."
+
+    edit_schema(new, "assets", edit)
+    document = diff_json(old, new)
+    table = document["tables"]["assets"]
+    assert [(c["field"], c["key"]) for c in table["constraint_changes"]] == [("kind", "enum")]
+    assert [(c["field"], c["key"]) for c in table["property_changes"]] == [("role", "description")]
+    levels = {c["kind"]: c["level"] for c in document["changes"]}
+    assert levels == {"constraints": "minor", "field-documentation": "patch"}
+
+
+def test_column_order_change_is_major(pair) -> None:
+    old, new = pair
+    edit_schema(new, "events", lambda s: s["fields"].insert(1, s["fields"].pop()))  # notes becomes second
+    header, rows = read_csv(new / "data" / "events.csv")
+    write_csv(new / "data" / "events.csv", [header[0], header[-1], *header[1:-1]],
+              [[r[0], r[-1], *r[1:-1]] for r in rows])
+    document = diff_json(old, new)
+    assert {c["kind"] for c in document["changes"]} == {"field-order"}
+    assert document["required_bump"] == "major"
+
+
+def test_each_change_kind_in_one_markdown_report(pair) -> None:
+    old, new = pair
+    add_row(new, "events", 1, "ev-0042")
+    remove_row(new, "assets", 1)
+    set_cell(new, "personnel_levels", 2, "count", "650")
+    add_field(new, "sources", {"name": "paywall", "type": "boolean"}, "false")
+    drop_field(new, "events", "actor")
+    set_field_type(new, "assets", "quantity", "number")
+    report = run("diff", str(old), str(new)).stdout
+    assert "Required version bump: **major**" in report
+    for expected in ("events: 1 row added (ev-0042)", "assets: 1 row removed (as-0002)",
+                     "personnel_levels: 1 row changed (pl-0003: count)", "sources: field `paywall` (boolean) added",
+                     "events: field `actor` (string) removed", "assets: field `quantity` type changed from integer to number",
+                     "| `pl-0003` | `count` | 600 | 650 |"):
+        assert expected in report, expected
+
+
+def test_markdown_escapes_pipes_and_line_breaks(pair) -> None:
+    old, new = pair
+    set_cell(new, "events", 0, "notes", "a | b\nc")
+    report = run("diff", str(old), str(new)).stdout
+    assert "a \\| b<br>c" in report
+
+
+def test_required_bump_is_the_largest(pair) -> None:
+    old, new = pair
+    set_cell(new, "events", 0, "place", "Qayyarah")
+    assert diff_specs(str(old), str(new)).required_bump == Bump.PATCH
+    add_row(new, "events", 1, "ev-0042")
+    assert diff_specs(str(old), str(new)).required_bump == Bump.MINOR
+    remove_row(new, "quotes", 0)
+    assert diff_specs(str(old), str(new)).required_bump == Bump.MAJOR
+
+
+def test_release_zip_against_folder(pair) -> None:
+    old, new = pair
+    assert run("release", "1.0.0", "--package", str(old)).exit_code == 0
+    add_row(new, "events", 1, "ev-0042")
+    document = diff_json(old / "dist" / "1.0.0" / "op-impact-1.0.0.zip", new)
+    assert document["tables"]["events"]["rows_added"] == ["ev-0042"]
+    assert [c["kind"] for c in document["changes"]] == ["rows-added"]  # version, created and hashes are not changes
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_refs_and_release_versions(pair) -> None:
+    old, _ = pair
+    init_repo(old)
+    assert run("release", "1.0.0", "--package", str(old)).exit_code == 0
+    commit_all(old, "Release 1.0.0")
+    set_cell(old, "events", 0, "place", "Qayyarah")
+    commit_all(old, "correct a place")
+    by_ref = run("diff", "HEAD~1", "HEAD", "--repo", str(old), "--format", "json")
+    assert by_ref.exit_code == 0, by_ref.output
+    document = json.loads(by_ref.stdout)
+    assert document["tables"]["events"]["rows_changed"][0]["key"] == "ev-0001"
+    assert "commit" in document["old"]
+    by_version = json.loads(run("diff", "1.0.0", str(old), "--repo", str(old), "--format", "json").stdout)
+    assert by_version["required_bump"] == "patch"
+
+
+def test_unreadable_side_is_exit_2(pair, tmp_path: Path) -> None:
+    old, _ = pair
+    result = run("diff", str(old), str(tmp_path / "nowhere"), "--repo", str(old))
+    assert result.exit_code == 2
+    assert "nowhere" in result.output
+
+
+def test_a_table_that_cannot_be_read_is_exit_2(pair) -> None:
+    old, new = pair
+    (new / "data" / "events.csv").write_text("wrong,header\n1,2\n", encoding="utf-8")
+    result = run("diff", str(old), str(new))
+    assert result.exit_code == 2 and "data/events.csv" in result.output
