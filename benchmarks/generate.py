@@ -35,7 +35,7 @@ import numpy as np
 import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
-GENERATOR_VERSION = 3  # bump when the output changes, so cached packages are rebuilt
+GENERATOR_VERSION = 4  # bump when the output changes, so cached packages are rebuilt
 CHUNK_ROWS = 500_000
 ID_PREFIXES = {"events": "ev", "quotes": "qu", "assets": "as", "personnel_levels": "pl", "sources": "src"}
 ID_FIELDS = {"events": "event_id", "quotes": "quote_id", "assets": "asset_id", "personnel_levels": "personnel_id",
@@ -409,7 +409,8 @@ def bad_cell_defects(plan: Plan, count: int, seed: int) -> list[Defect]:
     n = plan.rows["events"]
     if count > n:
         raise ValueError(f"{count} bad cells do not fit in {n} events rows")
-    rows = np.sort(np.random.default_rng(seed + 7).choice(n, count, replace=False))
+    first = 200 if n > 200 + count else 0  # clear of the rows seeded_defects uses
+    rows = first + np.sort(np.random.default_rng(seed + 7).choice(n - first, count, replace=False))
     kinds = np.random.default_rng(seed + 8).choice(4, count, p=[0.4, 0.3, 0.2, 0.1])
     spec = [({"category": "battle"}, (("F04", "category"),)), ({"place": "Mosul "}, (("X05", "place"),)),
             ({"amount_cad": "n/a"}, (("F01", "amount_cad"),)), ({"source_id": "src-9999"}, (("F09", "source_id"),))]

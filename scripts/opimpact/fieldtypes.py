@@ -54,19 +54,37 @@ def parsed(field: dict) -> pl.Expr:
     return col
 
 
-def cast_frame(frame: pl.DataFrame, schema: dict, resource: str, file: str) -> tuple[pl.DataFrame, list[Finding]]:
-    """Parse every column to its type; cells that do not parse become null and are reported as F01."""
+def cast_columns(frame: pl.DataFrame, schema: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse every column to its type (once), and flag the cells that fail it.
+
+    Returns the typed frame (unparseable cells null) and one boolean column per typed field, true where a
+    non-empty cell did not parse (the F01 cells); both in the rows' order.
+    """
     typed_fields = [f for f in schema["fields"] if f.get("type", "string") not in ("string", "any")]
     if not typed_fields:
-        return frame, []
-    flags = [(pl.col(f["name"]).is_not_null() & parsed(f).is_null()).alias(f["name"]) for f in typed_fields]
-    bad = frame.select(ROW, *flags)
-    failing = [f for f in typed_fields if bad[f["name"]].any()]
-    findings = []
-    for f in failing:
-        hint = TYPE_HINTS.get(f.get("type"), f.get("type"))
-        rows = frame.filter(bad[f["name"]]).select(ROW, f["name"])
-        for row, value in rows.iter_rows():
-            findings.append(Finding("F01", f"expected {hint}", resource, file, row, f["name"], shorten(value)))
+        return frame, pl.DataFrame()
     typed = frame.with_columns(parsed(f).alias(f["name"]) for f in typed_fields)
-    return typed, findings
+    bad = pl.DataFrame([(frame[f["name"]].is_not_null() & typed[f["name"]].is_null()).alias(f["name"])
+                        for f in typed_fields])
+    return typed, bad
+
+
+def type_findings(frame: pl.DataFrame, bad: pl.DataFrame, schema: dict, resource: str, file: str,
+                  limit: int | None = None) -> list[tuple[str, list[Finding], int]]:
+    """F01 per failing field, in schema order: (field, its first `limit` findings, how many there are)."""
+    hints = {f["name"]: TYPE_HINTS.get(f.get("type"), f.get("type")) for f in schema["fields"]}
+    failing = [(name, n) for name, n in zip(bad.columns, bad.sum().row(0), strict=True) if n] if bad.width else []
+    out = []
+    for name, count in failing:
+        rows = frame.filter(bad[name]).select(ROW, name)
+        if limit is not None:
+            rows = rows.head(limit)
+        out.append((name, [Finding("F01", f"expected {hints[name]}", resource, file, row, name, shorten(value))
+                           for row, value in rows.iter_rows()], int(count)))
+    return out
+
+
+def cast_frame(frame: pl.DataFrame, schema: dict, resource: str, file: str) -> tuple[pl.DataFrame, list[Finding]]:
+    """Parse every column to its type; cells that do not parse become null and are reported as F01."""
+    typed, bad = cast_columns(frame, schema)
+    return typed, [f for _, found, _ in type_findings(frame, bad, schema, resource, file) for f in found]

@@ -75,11 +75,12 @@ class Report:
             self.add(finding)
 
     def add_counted(self, findings: list[Finding], total: int) -> None:
-        """Add already-capped findings of one rule and resource whose exact total is known."""
-        for finding in findings[: self.max_per_rule]:
-            self.findings.append(finding)
-        if findings:
-            self.counts[(findings[0].resource or "", findings[0].rule)] += total
+        """Add a run of `total` findings of one rule and resource, of which `findings` are the first (at least
+        max_per_rule of them, or all): the report lists and counts exactly as if all had been added in turn."""
+        for finding in findings:
+            self.add(finding)
+        if findings and total > len(findings):
+            self.counts[(findings[0].resource or "", findings[0].rule)] += total - len(findings)
 
     @property
     def error_count(self) -> int:

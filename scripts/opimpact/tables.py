@@ -1,7 +1,8 @@
 """Read a resource's CSV into a polars frame of strings, checking its structure (rules S01-S06).
 
-The fast path parses with pyarrow. When pyarrow meets a ragged row or a bad byte, the file is read again
-with Python's csv module, which is slower but tells the exact row of every structural problem.
+The fast path (csvstream) parses with polars, in batches. When it meets a ragged row, a bad byte or bad
+quoting, the file is read again with Python's csv module, which is slower but tells the exact row of every
+structural problem.
 Every frame carries ROW: the CSV line number where the record starts (the header is line 1).
 """
 
@@ -11,17 +12,18 @@ import codecs
 import csv
 import io
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from . import limits
+from .csvstream import DEFAULT_BATCH_BYTES, ROW, NeedsExactRead, StreamTotals, stream_table
 from .package import Resource
 from .report import Finding, shorten
 
-ROW = "__row"
+__all__ = ["ROW", "NeedsExactRead", "RawTable", "read_raw_table"]
 _BOMS = {codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32",  # UTF-32 first: its LE BOM starts like UTF-16's
          codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16"}
 _CHUNK = 1 << 20
@@ -69,10 +71,17 @@ class RawTable:
     file: str
     frame: pl.DataFrame | None
     findings: list[Finding] = field(default_factory=list)
+    # Set instead of frame when read in batches: frames in file order; findings are complete once it is
+    # exhausted. It raises NeedsExactRead when the file needs the exact reader (read_raw_table(fast=False)).
+    batches: Iterator[pl.DataFrame] | None = None
 
 
-def read_raw_table(resource: Resource) -> RawTable:
-    """Read a resource's CSV file with every column as text, reporting structural problems."""
+def read_raw_table(resource: Resource, batch_bytes: int | None = None, *, fast: bool = True) -> RawTable:
+    """Read a resource's CSV file with every column as text, reporting structural problems.
+
+    With batch_bytes, a file the fast path can read comes back as RawTable.batches of about that many bytes
+    of CSV each, so a large table need not fit in memory at once. fast=False reads with the csv module only.
+    """
     raw = RawTable(resource=resource.name, file=resource.rel_path, frame=None)
 
     def fail(rule: str, message: str, row: int | None = None, field_name: str | None = None,
@@ -86,12 +95,13 @@ def read_raw_table(resource: Resource) -> RawTable:
     if not path.is_file():
         return fail("S05", "data file not found" if not path.exists() else "the path is not a regular file")
     try:
-        return _read_checked(resource, path, raw, fail)
+        return _read_checked(resource, path, raw, fail, batch_bytes, fast)
     except OSError as exc:  # unreadable (permissions, I/O error, file removed while reading)
         return fail("S05", f"the file cannot be read: {exc.strerror or exc}")
 
 
-def _read_checked(resource: Resource, path: Path, raw: RawTable, fail: Callable[..., RawTable]) -> RawTable:
+def _read_checked(resource: Resource, path: Path, raw: RawTable, fail: Callable[..., RawTable],
+                  batch_bytes: int | None = None, fast: bool = True) -> RawTable:
     """The checks and reading of read_raw_table once the file is known to exist."""
     size = path.stat().st_size
     if size > limits.MAX_FILE_BYTES:
@@ -118,15 +128,24 @@ def _read_checked(resource: Resource, path: Path, raw: RawTable, fail: Callable[
 
     if scan.newlines > limits.MAX_ROWS and count_records(path, limits.MAX_ROWS + 1) > limits.MAX_ROWS + 1:
         return fail("D05", f"table has more than {limits.MAX_ROWS} rows, over the limit; it was not loaded")
-    # An odd number of quotes means a quoted cell never closes (a truncated file): pyarrow would accept it.
-    frame = _read_fast(path, fields) if scan.quotes % 2 == 0 else None
-    if frame is None:
-        frame = _read_exact(path, fields, raw)
-        if frame is None:
+    # An odd number of quotes means a quoted cell never closes (a truncated file): read it exactly.
+    if fast and scan.quotes % 2 == 0:
+        known = len(raw.findings)
+        raw.batches = _fast_batches(path, fields, raw, batch_bytes or DEFAULT_BATCH_BYTES)
+        if batch_bytes is not None:
             return raw
-    else:
-        frame = frame.with_columns(_row_numbers(frame, fields))
-        _check_line_endings(path, frame, fields, raw)
+        try:
+            frames = list(raw.batches)
+        except NeedsExactRead:
+            del raw.findings[known:]
+        else:
+            raw.batches = None
+            raw.frame = pl.concat(frames) if len(frames) != 1 else frames[0]
+            return raw
+        raw.batches = None
+    frame = _read_exact(path, fields, raw)
+    if frame is None:
+        return raw
     frame = _drop_blank_rows_and_check_size(frame, fields, raw)
     if frame.height == 0 and not raw.findings:
         fail("S05", "table has a header but no data rows", row=1)
@@ -164,47 +183,30 @@ def _describe_header_mismatch(header: list[str], fields: list[str]) -> str:
     return f"header does not match the schema ({'; '.join(parts)}); expected: {','.join(fields)}"
 
 
-def _read_fast(path: Path, fields: list[str]) -> pl.DataFrame | None:
-    """Parse with pyarrow; None when the file needs the exact reader (ragged rows, bad bytes, bad quoting)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    ragged: list[int] = []
-
-    def on_invalid_row(_row) -> str:
-        ragged.append(1)
-        return "skip"
-
-    def on_unraisable(_unraisable) -> None:  # pyarrow could not decode a ragged row with a bad byte for us
-        ragged.append(1)
-
-    previous_hook, sys.unraisablehook = sys.unraisablehook, on_unraisable
-    try:
-        table = pacsv.read_csv(
-            path,
-            read_options=pacsv.ReadOptions(column_names=fields, skip_rows=1, block_size=1 << 24),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False,
-                                             invalid_row_handler=on_invalid_row),
-            convert_options=pacsv.ConvertOptions(column_types={name: pa.large_string() for name in fields},
-                                                 null_values=[""], strings_can_be_null=True,
-                                                 quoted_strings_can_be_null=True),
-        )
-    except (pa.ArrowInvalid, UnicodeError, OSError):
-        return None
-    finally:
-        sys.unraisablehook = previous_hook
-    if ragged:
-        return None
-    return pl.from_arrow(table)
-
-
-def _row_numbers(frame: pl.DataFrame, fields: list[str]) -> pl.Expr:
-    """Line number of each record: 2 for the first, plus the line breaks inside earlier cells."""
-    index = pl.int_range(2, pl.len() + 2, dtype=pl.Int64)
-    if frame.height == 0 or not any(frame[name].str.contains("\n", literal=True).any() for name in fields):
-        return index.alias(ROW)
-    breaks = pl.sum_horizontal(pl.col(name).str.count_matches("\n", literal=True).fill_null(0) for name in fields)
-    return (index + breaks.cum_sum().shift(1, fill_value=0)).alias(ROW)
+def _fast_batches(path: Path, fields: list[str], raw: RawTable, batch_bytes: int) -> Iterator[pl.DataFrame]:
+    """The fast path: polars batches (at least one frame), then the whole-file findings S06, S04, D05, S05."""
+    totals = StreamTotals()
+    rows = batches = 0
+    for frame in stream_table(path, fields, raw.resource, raw.file, totals, batch_bytes):
+        rows += frame.height
+        batches += 1
+        yield frame
+    if batches == 0:
+        yield pl.DataFrame(schema={**dict.fromkeys(fields, pl.String), ROW: pl.Int64})
+    crlf_ends = totals.crlf - totals.crlf_in_cells  # a line break inside a cell is text, not a record's end
+    bare_lf_ends = totals.newlines - totals.crlf - (totals.newlines_in_cells - totals.crlf_in_cells)
+    if crlf_ends > 0 and bare_lf_ends > 0:
+        raw.findings.append(Finding("S06", "line endings are mixed (some LF, some CRLF); save the file with one kind",
+                                    raw.resource, raw.file, _mixed_endings_line(path)))
+    for row in totals.blank_rows:
+        raw.findings.append(Finding("S04", "row is blank; delete it", raw.resource, raw.file, row))
+    for name in fields:
+        raw.findings += totals.long_cells.get(name, [])
+    if rows > limits.MAX_ROWS:
+        raw.findings.append(Finding("D05", f"table has {rows} rows, over the limit of {limits.MAX_ROWS}",
+                                    raw.resource, raw.file))
+    if rows == 0 and not raw.findings:
+        raw.findings.append(Finding("S05", "table has a header but no data rows", raw.resource, raw.file, 1))
 
 
 def _read_exact(path: Path, fields: list[str], raw: RawTable) -> pl.DataFrame | None:
@@ -255,27 +257,17 @@ def _encoding_finding(path: Path, raw: RawTable) -> Finding:
     return Finding("S01", "the file is not valid UTF-8; save it as UTF-8", raw.resource, raw.file)
 
 
-def _check_line_endings(path: Path, frame: pl.DataFrame, fields: list[str], raw: RawTable) -> None:
-    """Report a file whose records end partly with LF and partly with CRLF (line breaks inside cells excepted)."""
+def _mixed_endings_line(path: Path) -> int:
+    """The first line that ends differently from the first one (LF versus CRLF)."""
     with open(path, "rb") as handle:
         data = handle.read()
-    crlf = data.count(b"\r\n")
-    if crlf == 0:
-        return
-    in_cells, crlf_in_cells = (int(n or 0) for n in frame.select(
-        pl.sum_horizontal(pl.col(name).str.count_matches(ending, literal=True).fill_null(0) for name in fields).sum()
-        .alias(ending) for ending in ("\n", "\r\n")).row(0))
-    bare_lf = data.count(b"\n") - crlf - (in_cells - crlf_in_cells)
-    if bare_lf <= 0 or crlf - crlf_in_cells <= 0:  # a line break inside a cell is text, not a record's end
-        return
     first_ending = data[: data.index(b"\n") + 1].endswith(b"\r\n")
     line_no = 1
     for line in data.splitlines(keepends=True):
         if line.endswith(b"\n") and line.endswith(b"\r\n") != first_ending:
             break
         line_no += 1
-    raw.findings.append(Finding("S06", "line endings are mixed (some LF, some CRLF); save the file with one kind",
-                                raw.resource, raw.file, line_no))
+    return line_no
 
 
 def _drop_blank_rows_and_check_size(frame: pl.DataFrame, fields: list[str], raw: RawTable) -> pl.DataFrame:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from . import checks as rules
-from .fieldtypes import cast_frame
-from .package import Package, UnreadableInput, open_package, resolve_inside
+from .fieldtypes import cast_columns, cast_frame, type_findings
+from .package import Package, Resource, UnreadableInput, open_package, resolve_inside
 from .report import Finding, Report, shorten
-from .tables import ROW, read_raw_table
+from .tables import ROW, NeedsExactRead, RawTable, read_raw_table
 
 __all__ = ["validate_package", "validate_loaded", "load_typed_tables", "UnreadableInput"]
 
@@ -32,39 +32,164 @@ def validate_package(target: str | os.PathLike, archive: str | os.PathLike | Non
         return validate_loaded(package, archive=archive, max_per_rule=max_per_rule)
 
 
+BATCH_BYTES = 64 << 20  # CSV bytes read and checked at a time: memory follows the batch, not the table
+# Checked in one piece: the other tables' context comes from sources, and X03 compares each personnel count
+# with every ceiling of its table.
+WHOLE_TABLES = ("sources", "personnel_levels")
+
+
 def validate_loaded(package: Package, archive: str | os.PathLike | None = None, max_per_rule: int = 100) -> Report:
+    """Check every table of an opened package.
+
+    Tables are read and checked in batches of about BATCH_BYTES of CSV, sources first and every table after
+    the tables it references. Uniqueness is checked over each whole table at the end. The report is the same
+    as if every finding had been added in the order the checks run: see FindingGroups.
+    """
     report = Report(package=package.label, max_per_rule=max_per_rule,
                     archive=str(archive) if archive is not None else None)
     report.extend(package.findings)
-    tables = _read_tables(package, report)
-    texts = read_archive_texts(package, tables, Path(archive)) if archive is not None else None
-    referenced = _referenced_keys(package, tables)
-    published = _published_latest(tables.get("sources"))
-    for name, table in tables.items():
-        schema = package.resources[name].schema
-        frame = _with_context(name, table.frame, published, texts, archive)
-        checks = (rules.field_checks(schema, _id_patterns(package, schema))
-                  + rules.foreign_key_checks(schema, referenced)
-                  + rules.date_checks(schema) + rules.text_checks(schema)
-                  + rules.ceiling_checks(name) + rules.publication_checks(name, schema)
-                  + rules.provenance_checks(name, texts))
-        _run_pandera(report, table, schema, checks, frame)
+    context = Context(archive=Path(archive) if archive is not None else None,
+                      texts={} if archive is not None else None)
+    runs = {}
+    for name in _check_order(package):
+        runs[name] = _check_table(package, package.resources[name], context, max_per_rule)
+        _share(package, name, runs[name], context)
+    for name in package.resources:
+        report.extend(runs[name].raw_findings)
+        if runs[name].rows is not None:
+            report.resources.append(name)
+            report.rows[name] = runs[name].rows
+        runs[name].groups.emit(report)
     return report
 
 
-def _read_tables(package: Package, report: Report) -> dict[str, TypedTable]:
-    tables = {}
-    for name, resource in package.resources.items():
-        raw = read_raw_table(resource)
-        report.extend(raw.findings)
-        if raw.frame is None:
-            continue
-        report.resources.append(name)
-        report.rows[name] = raw.frame.height
-        typed, type_findings = cast_frame(raw.frame, resource.schema, name, resource.rel_path)
-        report.extend(type_findings)
-        tables[name] = TypedTable(name, resource.rel_path, typed)
-    return tables
+class FindingGroups:
+    """One table's rule findings, grouped by where the checks report them: type errors field by field, then
+    pandera's checks column by column (required, unique, then each check in turn).
+
+    A group keeps its first `limit` findings and an exact count. Emitted in order, they list and count exactly
+    what adding every finding one by one would, however many rows fail and however the table was batched.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._groups: dict[tuple, tuple[list[Finding], list[int]]] = {}
+
+    def add(self, key: tuple, findings: list[Finding], count: int) -> None:
+        listed, total = self._groups.setdefault(key, ([], [0]))
+        listed.extend(findings[: max(0, self.limit - len(listed))])
+        total[0] += count
+
+    def emit(self, report: Report) -> None:
+        for key in sorted(self._groups):
+            listed, total = self._groups[key]
+            report.add_counted(listed, total[0])
+
+
+@dataclass
+class Context:
+    """What a table's checks need from the tables checked before it."""
+
+    archive: Path | None
+    texts: dict[str, str] | None  # folded archived texts by source_id; None without --archive
+    published: pl.DataFrame | None = None  # each source's latest possible publication date
+    keys: dict[tuple[str, str], pl.Series] = field(default_factory=dict)  # (table, field) -> values
+
+
+@dataclass
+class TableRun:
+    """The outcome of checking one table."""
+
+    raw_findings: list[Finding]
+    groups: FindingGroups
+    rows: int | None  # None when the table could not be read
+    typed: pl.DataFrame | None = None  # the whole typed table, when it was read in one piece
+    keys: pl.DataFrame | None = None  # the whole table's unique and referenced columns
+
+
+def _check_order(package: Package) -> list[str]:
+    """sources first (the others' context comes from it), then each table after the tables it references."""
+    names = list(package.resources)
+    needs = {}
+    for name in names:
+        refs = {fk.get("reference", {}).get("resource") for fk in (package.resources[name].schema or {}).get("foreignKeys", [])
+                if isinstance(fk, dict)}
+        needs[name] = (refs | {"sources"}) & set(names) - {name}
+    order: list[str] = []
+    while len(order) < len(names):
+        waiting = [n for n in names if n not in order]
+        order.append(next((n for n in waiting if needs[n] <= set(order)), waiting[0]))
+    return order
+
+
+def _check_table(package: Package, resource: Resource, context: Context, max_per_rule: int) -> TableRun:
+    raw = read_raw_table(resource, batch_bytes=None if resource.name in WHOLE_TABLES else BATCH_BYTES)
+    try:
+        return _check_frames(package, resource, raw, context, max_per_rule)
+    except NeedsExactRead:  # met part-way through a batched read: start again with the exact reader
+        return _check_frames(package, resource, read_raw_table(resource, fast=False), context, max_per_rule)
+
+
+def _check_frames(package: Package, resource: Resource, raw: RawTable, context: Context,
+                  max_per_rule: int) -> TableRun:
+    """Cast and check a table batch by batch, keeping its key columns; then check uniqueness on them."""
+    groups = FindingGroups(max_per_rule)
+    if raw.frame is None and raw.batches is None:
+        return TableRun(raw.findings, groups, None)
+    name, schema, file = resource.name, resource.schema, resource.rel_path
+    checks = (rules.field_checks(schema, _id_patterns(package, schema))
+              + rules.foreign_key_checks(schema, context.keys)
+              + rules.date_checks(schema) + rules.text_checks(schema)
+              + rules.ceiling_checks(name) + rules.publication_checks(name, schema)
+              + rules.provenance_checks(name, context.texts))
+    batch_schema = rules.build_schema(name, schema, checks, unique=False)
+    positions = {f["name"]: i for i, f in enumerate(schema["fields"])}
+    keep = _kept_fields(package, name, schema)
+    kept, rows, whole = [], 0, None
+    for frame in raw.batches if raw.batches is not None else [raw.frame]:
+        typed, bad = cast_columns(frame, schema)
+        for field_name, found, count in type_findings(frame, bad, schema, name, file, max_per_rule):
+            groups.add((0, positions[field_name], 0, 0), found, count)
+        frame_in_context = _with_context(name, typed, context.published, context.texts, context.archive)
+        _add_pandera_failures(groups, batch_schema, frame_in_context, checks, schema, name, file, bad, positions)
+        kept.append(typed.select(*keep, ROW).with_columns(
+            bad[f].alias(f"__bad:{f}") for f in keep if f in bad.columns))
+        rows += typed.height
+        whole = typed if raw.batches is None else None
+    keys = pl.concat(kept) if len(kept) > 1 else kept[0]
+    unique = rules.uniqueness_schema(name, schema)
+    if unique is not None:
+        flags = keys.select(pl.col(c).alias(c.removeprefix("__bad:")) for c in keys.columns if c.startswith("__bad:"))
+        _add_pandera_failures(groups, unique, keys, [], schema, name, file, flags, positions)
+    return TableRun(raw.findings, groups, rows, whole, keys)
+
+
+def _kept_fields(package: Package, name: str, schema: dict) -> list[str]:
+    """The fields checked over the whole table: unique ones, and those other tables' foreign keys reference."""
+    keep = set(rules.unique_fields(schema))
+    for other in package.resources.values():
+        for fk in (other.schema or {}).get("foreignKeys", []):
+            if isinstance(fk, dict) and fk.get("reference", {}).get("resource") == name:
+                keep.update(rules._as_list(fk["reference"].get("fields")))
+    return [f["name"] for f in schema["fields"] if f["name"] in keep]
+
+
+def _share(package: Package, name: str, run: TableRun, context: Context) -> None:
+    """Pass on what later tables need: referenced key values, publication dates and archived texts."""
+    if run.rows is None:
+        return  # a table that could not be read is reported itself; references to it are not all called dangling
+    for resource in package.resources.values():
+        for fk in (resource.schema or {}).get("foreignKeys", []):
+            if not isinstance(fk, dict) or fk.get("reference", {}).get("resource") != name:
+                continue
+            (target_field,) = rules._as_list(fk["reference"]["fields"])
+            if target_field in run.keys.columns:
+                context.keys[(name, target_field)] = run.keys[target_field].drop_nulls()
+    if name == "sources" and run.typed is not None:
+        sources = TypedTable(name, package.resources[name].rel_path, run.typed)
+        context.published = _published_latest(sources)
+        if context.archive is not None:
+            context.texts = read_archive_texts(package, {name: sources}, context.archive)
 
 
 def load_typed_tables(package: Package) -> dict[str, pl.DataFrame]:
@@ -102,18 +227,6 @@ def _id_patterns(package: Package, schema: dict) -> dict[str, str]:
     return patterns
 
 
-def _referenced_keys(package: Package, tables: dict[str, TypedTable]) -> dict[tuple[str, str], pl.Series]:
-    keys = {}
-    for resource in package.resources.values():
-        for fk in (resource.schema or {}).get("foreignKeys", []):
-            target = fk["reference"]["resource"]
-            (field,) = rules._as_list(fk["reference"]["fields"])
-            if target in tables and field in tables[target].frame.columns:
-                keys[(target, field)] = tables[target].frame[field].drop_nulls().unique()
-            # a table that could not be read is reported itself; its references are not all called dangling
-    return keys
-
-
 def _published_latest(sources: TypedTable | None) -> pl.DataFrame | None:
     """Each source's latest possible publication date, from its date group and precision."""
     if sources is None or "published_start" not in sources.frame.columns:
@@ -132,7 +245,8 @@ def _with_context(name: str, frame: pl.DataFrame, published: pl.DataFrame | None
                   texts: dict[str, str] | None, archive) -> pl.DataFrame:
     """Join in the columns that cross-table and provenance rules read."""
     if name in ("events", "quotes") and published is not None and "source_id" in frame.columns:
-        frame = frame.join(published, on="source_id", how="left", maintain_order="left")
+        latest = frame.select("source_id").join(published, on="source_id", how="left", maintain_order="left")
+        frame = frame.with_columns(latest[rules.PUBLISHED_LATEST])  # one column joined: the others stay shared
     if name == "personnel_levels":
         frame = _with_ceiling(frame)
     if name == "sources" and texts is not None:
@@ -185,34 +299,54 @@ def read_archive_texts(package: Package, tables: dict[str, TypedTable], archive:
     return texts
 
 
-def _run_pandera(report: Report, table: TypedTable, schema: dict, checks: list[rules.RuleCheck],
-                 frame: pl.DataFrame) -> None:
-    import pandera.polars as pa
+def _add_pandera_failures(groups: FindingGroups, pandera_schema, frame: pl.DataFrame, checks: list[rules.RuleCheck],
+                          schema: dict, resource: str, file: str, bad: pl.DataFrame, positions: dict[str, int]) -> None:
+    """Validate frame with a pandera schema; add each check's failures to groups, counted in polars.
 
-    pandera_schema = rules.build_schema(table.resource, schema, checks)
+    Only the first findings of each check become Finding objects. A failure in a cell that failed its type
+    (bad), or an X rule failing in a row with a type error, follows from that type error and is left out.
+    """
     try:
         pandera_schema.validate(frame, lazy=True)
         return
-    except pa.errors.SchemaErrors as errors:
+    except rules.pa.errors.SchemaErrors as errors:
         failures = errors.failure_cases
+    failures = failures.filter((pl.col("schema_context") == "Column") & pl.col("index").is_not_null())
     primary = set(rules._as_list(schema.get("primaryKey")))
     by_field: dict[str, list[rules.RuleCheck]] = {}
     for check in checks:
         by_field.setdefault(check.field, []).append(check)
-    type_errors = {(f.row, f.field) for f in report.findings if f.resource == table.resource and f.rule == "F01"}
-    rows_with_type_errors = {row for row, _ in type_errors}
-    rows = frame[ROW]
-    for value, context, column, check, number, index in failures.iter_rows():
-        if context != "Column" or index is None:
-            continue
+    row_has_bad = bad.select(pl.any_horizontal(pl.all())).to_series() if bad.width else None
+    for (column, check, number), part in failures.group_by(["column", "check", "check_number"], maintain_order=True):
         rule_check = _rule_check_of(check, number, column, by_field)
         rule, message = _rule_of(check, rule_check, column, primary)
-        row = int(rows[index])
-        if (row, column) in type_errors or (rule.startswith("X") and row in rows_with_type_errors):
-            continue  # follows from a cell that failed its type, which is already reported
-        if rule_check is not None and rule_check.detail:
-            message += f" ({rule_check.detail.strip('_').replace('_', ' ')}: {frame[rule_check.detail][index]})"
-        report.add(Finding(rule, message, table.resource, table.file, row, column, shorten(value)))
+        index = part["index"]
+        skip = bad[column].gather(index) if column in bad.columns else None
+        if rule.startswith("X") and row_has_bad is not None:
+            skip = row_has_bad.gather(index) if skip is None else skip | row_has_bad.gather(index)
+        if skip is not None:
+            part = part.filter(~skip)
+        if part.height == 0:
+            continue
+        head = part.head(groups.limit)
+        index = head["index"]
+        rows = frame[ROW].gather(index).to_list()
+        details = (frame[rule_check.detail].gather(index).to_list()
+                   if rule_check is not None and rule_check.detail else None)
+        label = rule_check.detail.strip("_").replace("_", " ") if details is not None else ""
+        findings = [Finding(rule, message + (f" ({label}: {details[i]})" if details is not None else ""),
+                            resource, file, row, column, shorten(value))
+                    for i, (row, value) in enumerate(zip(rows, head["failure_case"].to_list(), strict=True))]
+        groups.add((1, positions.get(column, len(positions)), _stage(check), number or 0), findings, part.height)
+
+
+def _stage(check: str) -> int:
+    """The order in which pandera runs a column's checks: required, unique, type, then the checks list."""
+    if check == "not_nullable":
+        return 0
+    if check == "field_uniqueness":
+        return 1
+    return 2 if check.startswith("dtype") else 3
 
 
 def _rule_check_of(check: str, number: int | None, column: str, by_field: dict) -> rules.RuleCheck | None:

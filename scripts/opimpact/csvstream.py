@@ -1,0 +1,173 @@
+"""Parse a CSV file with polars in record-aligned batches of bytes, checking that every record is whole.
+
+This is the fast path of `tables.read_raw_table`. It reads the file once, a batch of about `batch_bytes` at
+a time, cut at a line break outside quotes, and parses each batch with polars' CSV reader (every column as
+text). polars refuses bad bytes, bad quoting and rows with too many cells, but fills a row with too few cells
+with nulls, so each batch is also checked by counting separators: the commas in the batch, less those inside
+cells, must be (fields - 1) per record. Anything the fast path cannot vouch for raises `NeedsExactRead`, and
+the caller reads the file with the csv module instead, which names the exact line of every problem.
+
+Row numbers (ROW) are CSV line numbers, header = line 1, counting line breaks inside earlier cells.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from . import limits
+from .report import Finding, shorten
+
+ROW = "__row"
+DEFAULT_BATCH_BYTES = 64 << 20  # 64 MiB of CSV per batch: ~250,000 rows of the events table
+
+
+class NeedsExactRead(Exception):
+    """The fast parse cannot vouch for the file's structure; read it with the exact (csv module) reader."""
+
+
+@dataclass
+class StreamTotals:
+    """What the whole file said, accumulated batch by batch (for S04, S06 and D05 after the last batch)."""
+
+    newlines: int = 0  # b"\n" in the file, header included
+    crlf: int = 0  # b"\r\n" in the file, header included
+    newlines_in_cells: int = 0
+    crlf_in_cells: int = 0
+    rows: int = 0  # records after the header, blank ones included
+    blank_rows: list[int] = field(default_factory=list)
+    long_cells: dict[str, list[Finding]] = field(default_factory=dict)
+    first_line_ends_crlf: bool = False
+
+
+def record_batches(path: Path, batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[tuple[bytes, int]]:
+    """(header line, 0), then (bytes of whole records, byte offset) batches of about batch_bytes each.
+
+    A batch ends at a line break with an even number of double quotes before it, so no quoted cell is cut.
+    The last batch may lack a final line break; a file whose quotes never close ends in NeedsExactRead.
+    """
+    with open(path, "rb") as handle:
+        header = handle.readline()
+        yield header, 0
+        offset = len(header)
+        while buffer := handle.read(batch_bytes):
+            cut = _record_end(buffer) if len(buffer) == batch_bytes else None
+            while cut is None:  # at the end of the file, or one record is longer than a batch
+                more = handle.read(batch_bytes)
+                if not more:
+                    if buffer.count(b'"') % 2:
+                        raise NeedsExactRead("a quoted cell never closes")
+                    cut = len(buffer)
+                    break
+                buffer += more
+                cut = _record_end(buffer)
+            yield (buffer if cut == len(buffer) else buffer[:cut]), offset
+            offset += cut
+            handle.seek(offset)
+
+
+def _record_end(buffer: bytes) -> int | None:
+    """Offset just past the last line break of buffer that lies outside quotes, or None."""
+    quotes = buffer.count(b'"')
+    pos = buffer.rfind(b"\n")
+    while pos >= 0:
+        after = buffer.count(b'"', pos)
+        if (quotes - after) % 2 == 0:
+            return pos + 1
+        pos = buffer.rfind(b"\n", 0, pos)
+    return None
+
+
+def parse_batch(data: bytes, fields: list[str]) -> pl.DataFrame:
+    """The batch's cells as text (None where empty); NeedsExactRead unless every record has len(fields) cells."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise NeedsExactRead("a record starts with a byte-order mark")  # polars would drop it
+    try:
+        frame = pl.read_csv(data, has_header=False, schema=dict.fromkeys(fields, pl.String), null_values=[""],
+                            raise_if_empty=False, truncate_ragged_lines=False)
+    except (pl.exceptions.PolarsError, UnicodeError, OSError) as exc:
+        raise NeedsExactRead(str(exc).split("\n", 1)[0]) from None
+    separators = data.count(b",")
+    if separators and b'"' in data:  # commas can hide only inside quoted cells
+        separators -= _sum(frame, fields, ",")
+    if separators != frame.height * (len(fields) - 1):
+        raise NeedsExactRead("a row has fewer cells than the header")
+    return frame
+
+
+def _sum(frame: pl.DataFrame, fields: list[str], text: str) -> int:
+    """How often text occurs in all cells of the frame."""
+    if frame.height == 0:
+        return 0
+    return int(frame.select(pl.sum_horizontal(
+        pl.col(name).str.count_matches(text, literal=True).sum() for name in fields)).item() or 0)
+
+
+def number_rows(frame: pl.DataFrame, fields: list[str], first_line: int, breaks: int) -> pl.DataFrame:
+    """Add ROW: first_line for the first record, plus the line breaks inside earlier cells (`breaks` in all)."""
+    index = pl.int_range(first_line, first_line + pl.len(), dtype=pl.Int64)
+    if breaks == 0:
+        return frame.with_columns(index.alias(ROW))
+    counts = frame.select(pl.col(name).str.count_matches("\n", literal=True).sum() for name in fields).row(0)
+    broken = [name for name, n in zip(fields, counts, strict=True) if n]
+    per_row = pl.sum_horizontal(pl.col(name).str.count_matches("\n", literal=True).fill_null(0) for name in broken)
+    return frame.with_columns((index + per_row.cum_sum().shift(1, fill_value=0)).alias(ROW))
+
+
+def stream_table(path: Path, fields: list[str], resource: str, file: str, totals: StreamTotals,
+                 batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[pl.DataFrame]:
+    """Frames of strings plus ROW, blank rows dropped, batch by batch; totals fill in as batches pass.
+
+    Raises NeedsExactRead (possibly after some batches) when the exact reader must take over.
+    """
+    batches = record_batches(path, batch_bytes)
+    header, _ = next(batches)
+    totals.newlines = header.count(b"\n")
+    totals.crlf = header.count(b"\r\n")
+    totals.first_line_ends_crlf = header.endswith(b"\r\n")
+    for data, _offset in batches:
+        frame = parse_batch(data, fields)
+        newlines = data.count(b"\n")
+        terminators = frame.height - (0 if data.endswith(b"\n") else 1)
+        breaks = newlines - terminators
+        first_line = totals.newlines + 1  # every batch but the last ends with a line break
+        frame = number_rows(frame, fields, first_line, breaks)
+        totals.newlines += newlines
+        totals.newlines_in_cells += breaks
+        if b"\r" in data:
+            crlf = data.count(b"\r\n")
+            if data.count(b"\r") != crlf:  # the csv module ends a record at a lone CR; polars would not
+                raise NeedsExactRead("a carriage return that is not part of a CRLF")
+            totals.crlf += crlf
+            if breaks:
+                totals.crlf_in_cells += _sum(frame, fields, "\r\n")
+        totals.rows += frame.height
+        frame = _drop_blank_rows(frame, fields, totals)
+        _check_cell_sizes(frame, fields, resource, file, totals)
+        yield frame
+
+
+def _drop_blank_rows(frame: pl.DataFrame, fields: list[str], totals: StreamTotals) -> pl.DataFrame:
+    is_blank = pl.all_horizontal(pl.col(name).is_null() for name in fields)
+    if frame.height == 0 or not frame.select(is_blank.any()).item():
+        return frame
+    totals.blank_rows += frame.filter(is_blank)[ROW].to_list()
+    return frame.filter(~is_blank)
+
+
+def _check_cell_sizes(frame: pl.DataFrame, fields: list[str], resource: str, file: str, totals: StreamTotals) -> None:
+    """D05 for cells over the character limit; bytes bound characters, so most batches need no counting."""
+    if frame.height == 0:
+        return
+    longest = frame.select(pl.col(name).str.len_bytes().max() for name in fields).row(0)
+    for name, length in zip(fields, longest, strict=True):
+        if length is None or length <= limits.MAX_CELL_CHARS:
+            continue
+        too_long = frame.filter(pl.col(name).str.len_chars() > limits.MAX_CELL_CHARS)
+        for row, cell in too_long.select(ROW, name).iter_rows():
+            totals.long_cells.setdefault(name, []).append(Finding(
+                "D05", f"cell has {len(cell)} characters, over the limit of {limits.MAX_CELL_CHARS}",
+                resource, file, row, name, shorten(cell)))

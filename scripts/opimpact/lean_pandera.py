@@ -1,0 +1,63 @@
+"""pandera's polars API, imported without what a polars-only run never uses.
+
+`import pandera.polars` costs about 0.3 s on a warm cache (0.8 s cold). Part of that is pandera's own
+__init__, which first tries `import numpy, pandas` for its pandas API and quietly falls back to the
+polars-only set-up when pandas is missing; numpy alone takes ~0.1 s and pandas, where installed, much more.
+Another part is the model, decorator and schema-inference modules that `pandera.polars` re-exports.
+
+This module imports only the pieces validation uses (Check, Column, DataFrameSchema, errors), while numpy and
+pandas are reported missing to pandera (to its __init__, and to the probe for its pandas API that it would
+otherwise make at the first validation, whose answer it caches). The block is lifted right after; polars is
+imported first so it still sees numpy, and a module already imported is used as is. If anything goes wrong,
+it falls back to the plain `import pandera.polars`.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+
+import polars  # noqa: F401  (imported before the block below, so polars' optional-dependency probes see numpy)
+
+_HIDDEN = ("numpy", "pandas")
+
+
+class _HideFromPandera(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name in _HIDDEN:
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return None
+
+
+def _import_lean():
+    blocker = _HideFromPandera() if "pandera" not in sys.modules else None
+    if blocker is not None:
+        sys.meta_path.insert(0, blocker)
+    try:
+        from pandera import errors
+        from pandera.api.checks import Check
+        from pandera.api.polars.components import Column
+        from pandera.api.polars.container import DataFrameSchema
+
+        try:  # pandera probes for its pandas API again at the first validation; answer it now, once
+            from pandera.backends.register_checks import _load_get_backend_types_from_mro
+
+            _load_get_backend_types_from_mro()
+        except ImportError:
+            pass
+    finally:
+        if blocker is not None:
+            sys.meta_path.remove(blocker)
+    return Check, Column, DataFrameSchema, errors
+
+
+try:
+    Check, Column, DataFrameSchema, errors = _import_lean()
+except ImportError:  # a pandera whose layout differs: take the documented entry point
+    for _name in [m for m in sys.modules if m == "pandera" or m.startswith("pandera.")]:
+        del sys.modules[_name]
+    import pandera.polars as _pa
+
+    Check, Column, DataFrameSchema, errors = _pa.Check, _pa.Column, _pa.DataFrameSchema, _pa.errors
+
+__all__ = ["Check", "Column", "DataFrameSchema", "errors"]
