@@ -17,7 +17,7 @@ from opimpact.cli import cli
 from release_helpers import REPO, make_release_fixture, write_changelog
 
 # The published CFF 1.2.0 JSON schema (https://citation-file-format.github.io/1.2.0/schema.json), vendored
-# unchanged from the cffconvert 2.0.0 wheel (cffconvert/schemas/1.2.0/schema.json).
+# unchanged from the cffconvert 2.0.0 wheel; CC BY-SA 4.0, see fixtures/cff-1.2.0.schema.NOTICE.
 CFF_SCHEMA = Path(__file__).parent / "fixtures" / "cff-1.2.0.schema.json"
 
 
@@ -127,6 +127,14 @@ def test_ris(released: Path) -> None:
 
 def test_cff_format_is_the_file(released: Path) -> None:
     assert cite(released, "--format", "cff").stdout == (released / "CITATION.cff").read_text(encoding="utf-8")
+
+
+def test_an_unreleased_version_is_cited_with_a_note(tmp_path: Path, released: Path) -> None:
+    unreleased = make_release_fixture(tmp_path / "fresh")
+    result = cite(unreleased)
+    assert result.exit_code == 0 and "(Version 0.0.0)" in result.stdout
+    assert "has no release record" in result.stderr
+    assert "has no release record" not in cite(released).stderr
 
 
 def test_missing_or_broken_citation_is_exit_1(tmp_path: Path) -> None:

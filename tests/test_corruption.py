@@ -318,7 +318,7 @@ def test_missing_final_newline_is_valid(package_copy):
 
 BAD_VALUES = {
     "integer": ["12.5", "twelve", "1e3", " 7", "99999999999999999999", "1,000", "٣"],
-    "number": ["12,5", "abc", "1.2.3", "- 4", "1 000", "0x10", "$5"],
+    "number": ["12,5", "abc", "1.2.3", "- 4", "1 000", "0x10", "$5", "inf", "nan", "+INF", "Infinity", "1_000"],
     "date": ["2017-02-29", "2017-13-01", "2017-1-5", "17-01-05", "2017/01/05", "0000-01-01", "2017-00-10",
              "2017-01-32", "2016-02-30", "2017-04-31", "2017-01-05T00:00", " 2017-01-05"],
 }
@@ -336,6 +336,24 @@ def test_every_typed_field_broken(package_copy, variant):
         lines = set_cells(package_copy, resource, changes)
         wanted += [("F01", resource, lines[key], key[1]) for key in changes]
     expect_each(package_copy, wanted)
+
+
+def test_number_spellings_of_the_table_schema_are_valid(package_copy):
+    numbers = [(r, f["name"]) for r in RESOURCES for f in fields_of(package_copy, r, "number")]
+    if not numbers:
+        pytest.skip("no number field")
+    for spelling in ("1e3", ".5", "5.", "+7", "INF", "0012.50"):
+        for resource, field in numbers:
+            set_cells(package_copy, resource, {(0, field): spelling})
+        code, report = validate_json(package_copy)
+        assert code == 0, (spelling, report["errors"][:3])
+
+
+def test_nul_byte_in_a_cell(package_copy):
+    field = free_text_field(package_copy, "assets")
+    line = set_cells(package_copy, "assets", {(2, field): "a\x00b"})[(2, field)]
+    report = expect(package_copy, "S01", "assets", line, None)
+    assert "NUL" in matching(report, "S01", "assets")[0]["message"]
 
 
 def test_out_of_range(package_copy):

@@ -199,15 +199,32 @@ NUMBER_SPELLINGS = ["inf", "nan", "NaN", "INF", "-INF", "+INF", "Infinity", "1e3
                     "0x1F", "1_0", "١٢", "１２", "12 ", "\t12", "1.5e-3", "--1", "+-1", "1/2"]
 
 
+def field_kind(spec: dict) -> str:
+    kind, constraints = spec.get("type", "string"), spec.get("constraints", {})
+    if kind != "string":
+        return kind
+    return "enum" if "enum" in constraints else "pattern" if "pattern" in constraints else "text"
+
+
+def fields_by_kind(pristine: Pristine) -> dict[str, list[tuple[str, str]]]:
+    """(resource, field) pairs grouped by kind, so that rare kinds (number: two fields) are drawn as often."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for resource in RESOURCES:
+        for spec in pristine.schemas[resource]["fields"]:
+            groups.setdefault(field_kind(spec), []).append((resource, spec["name"]))
+    return groups
+
+
 @st.composite
 def cell_corruptions(draw, pristine: Pristine):
-    resource = draw(st.sampled_from(RESOURCES))
+    groups = fields_by_kind(pristine)
+    resource, name = draw(st.sampled_from(groups[draw(st.sampled_from(sorted(groups)))]))
     header, rows = pristine.tables[resource]
     index = draw(st.integers(0, len(rows) - 1))
-    name = draw(st.sampled_from(header))
     column = header.index(name)
     value = draw(st.one_of(
         TEXT,
+        st.sampled_from(["\x00", "a\x00b"]),
         st.sampled_from(known_values(pristine)),
         st.sampled_from(sorted({row[column] for row in rows})),
         st.integers(-(10**12), 10**12).map(str),

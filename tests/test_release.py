@@ -166,6 +166,11 @@ def test_refuses_without_a_dated_changelog_section(fixture: Path, heading: str) 
     assert "CHANGELOG.md" in _refused(fixture, "1.0.0")
 
 
+def test_refuses_a_broken_zenodo_file(fixture: Path) -> None:
+    (fixture / ".zenodo.json").write_text('{"version": ', encoding="utf-8")
+    assert ".zenodo.json is not valid JSON" in _refused(fixture, "1.0.0")
+
+
 def test_refuses_without_license(fixture: Path) -> None:
     (fixture / "LICENSE").unlink()
     assert "LICENSE" in _refused(fixture, "1.0.0")

@@ -175,6 +175,17 @@ def test_an_unsafe_zip_is_refused_and_nothing_lands_outside(tmp_path: Path, monk
     assert not Path("/tmp/evil.txt").exists()
 
 
+@pytest.mark.parametrize(("limit", "value", "message"), [("MAX_ZIP_ENTRIES", 3, "entries, over the limit"),
+                                                       ("MAX_ZIP_ENTRY_BYTES", 100, "over the limit")])
+def test_a_zip_over_the_limits_is_refused(released: Path, monkeypatch, limit: str, value: int, message: str) -> None:
+    from opimpact import limits
+
+    monkeypatch.setattr(limits, limit, value)
+    code, document = verify_json(str(dist(released) / "op-impact-1.0.0.zip"))
+    assert code == 1 and failed(document) == {"zip-safety"}
+    assert message in json.dumps(document)
+
+
 def test_a_file_other_than_a_zip_is_checked_against_sums_and_record(released: Path) -> None:
     code, document = verify_json(str(dist(released) / "SHA256SUMS"))  # the folder it names
     assert code == 0

@@ -180,3 +180,12 @@ def citation(root: Path, fmt: str = "text", version: str | None = None,
     if fmt == "cff":
         return text
     return {"text": render_text, "bibtex": render_bibtex, "ris": render_ris}[fmt](cff)
+
+
+def unreleased_note(root: Path, released: dict[str, dt.date], version: str | None = None) -> str | None:
+    """A warning when the cited version has no release record (e.g. the CFF of an unreleased working tree)."""
+    cited = version or str(parse_citation(load_citation_text(root)).get("version", ""))
+    if cited in released:
+        return None
+    return (f"note: version {cited or '(none)'} has no release record in releases/; "
+            "cite a released version (see `opimpact cite --version`)")

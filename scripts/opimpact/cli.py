@@ -293,18 +293,22 @@ def cite(package: str, version: str | None, output_format: str) -> None:
     """Print how to cite the data: plain text, BibTeX, RIS, or the CITATION.cff itself."""
     from pathlib import Path
 
-    from .cite import CitationError, citation
+    from .cite import CitationError, citation, unreleased_note
     from .package import UnreadableInput
     from .records import recorded_dates
 
     try:
-        text = citation(Path(package), output_format, version, recorded_dates(Path(package)))
+        released = recorded_dates(Path(package))
+        text = citation(Path(package), output_format, version, released)
+        note = unreleased_note(Path(package), released, version)
     except UnreadableInput as exc:
         fail_unreadable(str(exc), "text", exc.rule)
     except CitationError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     click.echo(text, nl=False)
+    if note:
+        click.echo(note, err=True)
 
 
 @cli.command()

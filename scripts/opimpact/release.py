@@ -119,7 +119,7 @@ def release_files(root: Path, version: str, date: dt.date, data_changes: str | N
         changelog = with_subsection(changelog, version, DATA_CHANGES, data_changes)
     files[CHANGELOG_NAME] = changelog.encode("utf-8")
     if (root / ZENODO_NAME).is_file():
-        zenodo = json.loads(_read_text(root / ZENODO_NAME))
+        zenodo = _read_json(root / ZENODO_NAME)
         zenodo["version"] = version
         zenodo["publication_date"] = date.isoformat()
         files[ZENODO_NAME] = _json_bytes(zenodo)
@@ -128,7 +128,7 @@ def release_files(root: Path, version: str, date: dt.date, data_changes: str | N
 
 def _descriptor_bytes(root: Path, version: str, date: dt.date) -> bytes:
     """datapackage.json with version, created, and each resource's bytes and sha256 hash."""
-    descriptor = json.loads(_read_text(root / DESCRIPTOR_NAME))
+    descriptor = _read_json(root / DESCRIPTOR_NAME)
     descriptor["version"] = version
     descriptor["created"] = f"{date.isoformat()}T00:00:00Z"
     for resource in descriptor.get("resources", []):
@@ -144,6 +144,16 @@ def _descriptor_bytes(root: Path, version: str, date: dt.date) -> bytes:
 
 def _json_bytes(document: object) -> bytes:
     return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        document = json.loads(_read_text(path))
+    except json.JSONDecodeError as exc:
+        raise ReleaseRefused(f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(document, dict):
+        raise ReleaseRefused(f"{path.name} must hold a JSON object")
+    return document
 
 
 def _read_text(path: Path) -> str:
