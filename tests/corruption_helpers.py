@@ -11,8 +11,10 @@ import zipfile
 from pathlib import Path
 
 from click.testing import CliRunner, Result
-from helpers import snapshot
+
 from opimpact.cli import cli
+
+from helpers import snapshot
 
 RESOURCES = ("events", "assets", "personnel_levels", "sources", "quotes")
 ANY = object()  # matches any row or field
@@ -93,8 +95,11 @@ def expect_text(package: Path, rule: str, resource: str, file: str, row: int | N
 
 def expect_unreadable(target: Path | str, rule: str, *fragments: str) -> str:
     """Exit 2 with one clear error of rule, mentioning every fragment; the input is untouched."""
-    folder = Path(target).parent if Path(target).is_file() else Path(target)
-    before = snapshot(folder) if folder.exists() else None
+    try:
+        folder = Path(target).parent if Path(target).is_file() else Path(target)
+        before = snapshot(folder) if folder.exists() else None
+    except OSError:  # a path too long to look at
+        folder, before = Path(target), None
     code, answer = validate_json(target)
     assert code == 2, answer
     assert answer["valid"] is False and answer["rule"] == rule, answer

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from opimpact.atomic import atomic_directory, atomic_path, write_bytes_atomic, write_text_atomic
 from opimpact.cli import cli
 from opimpact.release import release
+
 from release_helpers import make_release_fixture
 
 

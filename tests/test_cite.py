@@ -12,8 +12,10 @@ import yaml
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
+
 from opimpact.cite import parse_citation, render_bibtex, with_release
 from opimpact.cli import cli
+
 from release_helpers import REPO, make_release_fixture, write_changelog
 
 # The published CFF 1.2.0 JSON schema (https://citation-file-format.github.io/1.2.0/schema.json), vendored

@@ -6,13 +6,15 @@ import re
 from pathlib import Path
 
 from click.testing import CliRunner
-from export_sample import resource_names, schema_of
-from helpers import read_csv, write_csv
 from hypothesis import given
 from hypothesis import strategies as st
+
 from opimpact.cli import cli
 from opimpact.codebook import HEADER, FieldEntry, TableEntry, build_codebook, render_markdown
 from opimpact.package import Package
+
+from export_sample import resource_names, schema_of
+from helpers import read_csv, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "docs" / "codebook.md"

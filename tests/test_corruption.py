@@ -8,6 +8,7 @@ derived from the shipped data and schemas, so the tests follow the data as it gr
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import json
@@ -19,10 +20,14 @@ import socket
 import stat
 import struct
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from opimpact import limits
+
 from corruption_helpers import (
     RESOURCES,
     assert_calm,
@@ -38,7 +43,6 @@ from corruption_helpers import (
     zip_package,
 )
 from helpers import read_csv, snapshot, write_csv
-from opimpact import limits
 
 # --- helpers ------------------------------------------------------------------------------------
 
@@ -545,6 +549,8 @@ UNSAFE = {
     "file-url": lambda package, relative: "file://" + str(package / relative),
     "windows-drive": lambda package, relative: "C:\\data\\events.csv",
     "backslash-dotdot": lambda package, relative: "..\\" + outside_file(package, relative).name,
+    "backslash": lambda package, relative: relative.replace("/", "\\"),
+    "nul": lambda package, relative: relative + "\x00.txt",
 }
 
 
@@ -567,6 +573,50 @@ def test_links_leaving_the_package_are_refused(package_copy, prop):
     os.symlink(outside, package_copy / relative)
     report = expect(package_copy, "D03", "events", None, prop)
     assert "link" in matching(report, "D03", "events")[0]["message"]
+
+
+@pytest.mark.parametrize("prop", ["path", "schema"])
+def test_link_loops_are_refused(package_copy, prop):
+    relative = rel("quotes") if prop == "path" else "schemas/quotes.schema.json"
+    (package_copy / relative).unlink()
+    os.symlink(Path(relative).name, package_copy / relative)
+    report = expect(package_copy, "D03", "quotes", None, prop)
+    assert "loop" in matching(report, "D03", "quotes")[0]["message"]
+
+
+def test_fifos_are_never_opened(package_copy):
+    """Reading a FIFO would block for ever: a data file, a schema or a descriptor that is one is refused."""
+    fifos = [csv_path(package_copy, "events"), package_copy / "schemas" / "assets.schema.json"]
+    for fifo in fifos:
+        fifo.unlink()
+        os.mkfifo(fifo)
+    writers = [threading.Thread(target=_feed_fifo, args=(fifo,), daemon=True) for fifo in fifos]
+    for writer in writers:
+        writer.start()  # if validate opened a FIFO it would read "{}" rather than hang, and the test would fail
+    try:
+        report = expect_each(package_copy, [("S05", "events", None, None), ("D04", "assets", None, "schema")])
+        assert "not a regular file" in matching(report, "S05", "events")[0]["message"]
+        assert "not a regular file" in matching(report, "D04", "assets")[0]["message"]
+        descriptor = package_copy / "datapackage.json"
+        descriptor.unlink()
+        os.mkfifo(descriptor)
+        expect_unreadable(descriptor, "D01", "not a regular file")
+    finally:
+        for fifo in fifos:
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # release a writer still waiting
+
+
+def _feed_fifo(fifo: Path) -> None:
+    with contextlib.suppress(OSError), open(fifo, "w") as handle:
+        handle.write("{}")
+
+
+def test_overlong_path(package_copy):
+    edit_descriptor(package_copy, lambda d: entry(d, "sources").update(path="x" * 300 + ".csv"))
+    report = expect(package_copy, "S05", "sources", None, None)
+    assert "too long" in matching(report, "S05", "sources")[0]["message"]
+    result = invoke(package_copy)
+    assert max(len(line) for line in result.output.splitlines()) < 400, "a file name is shortened in the report"
 
 
 def test_linked_data_folder_leaving_the_package_is_refused(package_copy):
@@ -680,6 +730,12 @@ def test_self_reference_names_its_own_table(package_copy):
 def test_url_argument_is_refused(url):
     message = expect_unreadable(url, "D03", "URLs are refused", "never uses the network")
     assert message.startswith(url)
+
+
+@pytest.mark.parametrize("name", ["x" * 5000, "x/" * 3000], ids=["long-name", "deep-path"])
+def test_overlong_package_argument(tmp_path, name):
+    message = expect_unreadable(tmp_path / name, "D01", "cannot be opened")
+    assert len(message) < 400
 
 
 @pytest.fixture
@@ -896,7 +952,9 @@ def limits_section() -> str:
     lines = (root / "README.md").read_text(encoding="utf-8").splitlines()
     start = next((i for i, line in enumerate(lines) if re.fullmatch(r"#+ Limits and safety", line)), None)
     if start is None:
-        return (root / "docs" / "_draft_limits.md").read_text(encoding="utf-8")
+        draft = root / "docs" / "_draft_limits.md"
+        assert draft.is_file(), "README.md has no 'Limits and safety' section"
+        return draft.read_text(encoding="utf-8")
     level = lines[start].index(" ")
     end = next((i for i in range(start + 1, len(lines)) if re.match(rf"#{{1,{level}}} ", lines[i])), len(lines))
     return "\n".join(lines[start:end])

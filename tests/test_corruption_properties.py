@@ -25,10 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from corruption_helpers import RESOURCES, csv_path, schema_of, validate_json
-from helpers import read_csv, snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from corruption_helpers import RESOURCES, csv_path, schema_of, validate_json
+from helpers import read_csv, snapshot
 
 frictionless = pytest.importorskip("frictionless")
 
@@ -105,6 +106,8 @@ def oracle_report(root: Path):
     descriptor = json.loads((root / "datapackage.json").read_text(encoding="utf-8"))
     for resource in descriptor["resources"]:
         resource["dialect"] = {"delimiter": ",", "quoteChar": '"', "header": True}
+        resource.pop("hash", None)  # a damaged copy no longer has the released bytes
+        resource.pop("bytes", None)
     return frictionless.Package(descriptor, basepath=str(root)).validate()
 
 

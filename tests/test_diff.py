@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import read_csv, set_cell, write_csv
+
 from opimpact.cli import cli
 from opimpact.diff import diff_specs
 from opimpact.semver import Bump
+
+from helpers import read_csv, set_cell, write_csv
 from release_helpers import (
     add_field,
     add_row,

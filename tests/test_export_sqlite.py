@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from export_sample import expected_table, resource_names, schema_of
-from helpers import set_cell, snapshot
+
 from opimpact.cli import cli
 from opimpact.export_common import InvalidPackage
 from opimpact.export_sqlite import SQL_TYPES, datasette_metadata, write_database
+
+from export_sample import expected_table, resource_names, schema_of
+from helpers import set_cell, snapshot
 
 
 def as_sql(value: object) -> object:

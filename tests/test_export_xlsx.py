@@ -11,11 +11,13 @@ from pathlib import Path
 import openpyxl
 import pytest
 from click.testing import CliRunner
-from export_sample import expected_table, resource_names, schema_of
-from helpers import read_csv, set_cell, snapshot
+
 from opimpact.cli import cli
 from opimpact.export_common import ExportError, InvalidPackage
 from opimpact.export_xlsx import EXCEL_MAX_CELL_CHARS, MAX_WIDTH, MIN_WIDTH, write_workbook
+
+from export_sample import expected_table, resource_names, schema_of
+from helpers import read_csv, set_cell, snapshot
 
 
 def cell_value(cell) -> object:

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import read_csv, set_cell, snapshot, write_csv
 from hypothesis import given
 from hypothesis import strategies as st
+
 from opimpact.cli import cli
 from opimpact.dates import latest_possible
 from opimpact.plot import DPI, SIZE_INCHES, plot_timeline
+
+from helpers import read_csv, set_cell, snapshot, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

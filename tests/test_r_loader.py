@@ -14,11 +14,13 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from export_sample import resource_names
-from helpers import read_csv, set_cell, write_csv
+
 from opimpact.package import open_package
 from opimpact.rcompat import frictionless_r_problems
 from opimpact.validate import load_typed_tables
+
+from export_sample import resource_names
+from helpers import read_csv, set_cell, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 LOADER = REPO / "scripts" / "load_op_impact.R"

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import set_cell, snapshot
+
 from opimpact import release as releasing
 from opimpact.checksums import parse_sums, sha256_bytes
 from opimpact.cli import cli
+
+from helpers import set_cell, snapshot
 from release_helpers import (
     REPO,
     add_field,

@@ -8,6 +8,7 @@ import re
 import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
+
 from opimpact.changelog import ChangelogError, find_section, parse_changelog, release_date, with_subsection
 from opimpact.semver import Bump, Version, announced_bump, bump_between
 

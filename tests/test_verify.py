@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from helpers import snapshot
 from hypothesis import given
 from hypothesis import strategies as st
+
 from opimpact.checksums import parse_sums, render_sums
 from opimpact.cli import cli
+
+from helpers import snapshot
 from release_helpers import flip_byte, make_release_fixture, rewrite_zip
 
 RESOURCES = ("events", "assets", "personnel_levels", "sources", "quotes")

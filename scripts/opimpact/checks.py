@@ -111,6 +111,9 @@ def foreign_key_checks(schema: dict, referenced: dict[tuple[str, str], pl.Series
     return checks
 
 
+SMALL_KEY_SET = 50_000  # up to this many keys, is_in is quicker than a join
+
+
 def _exists_in(name: str, values: pl.Series) -> Callable:
     """A check function: true where the cell is empty or its value is among values.
 
@@ -121,7 +124,7 @@ def _exists_in(name: str, values: pl.Series) -> Callable:
 
     def check(data) -> pl.LazyFrame:
         column = data.lazyframe.select(pl.col(name)).collect().to_series()
-        if column.dtype != keys.schema["__key"]:
+        if column.dtype != keys.schema["__key"] or keys.height <= SMALL_KEY_SET:
             return pl.LazyFrame({name: column.is_null() | column.is_in(values.implode())})
         found = (column.to_frame().with_row_index("__i")
                  .join(keys, left_on=name, right_on="__key", how="semi")["__i"])

@@ -40,7 +40,6 @@ class StreamTotals:
     rows: int = 0  # records after the header, blank ones included
     blank_rows: list[int] = field(default_factory=list)
     long_cells: dict[str, list[Finding]] = field(default_factory=dict)
-    first_line_ends_crlf: bool = False
 
 
 def record_batches(path: Path, batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[tuple[bytes, int]]:
@@ -81,8 +80,12 @@ def _record_end(buffer: bytes) -> int | None:
     return None
 
 
-def parse_batch(data: bytes, fields: list[str]) -> pl.DataFrame:
-    """The batch's cells as text (None where empty); NeedsExactRead unless every record has len(fields) cells."""
+def parse_batch(data: bytes, fields: list[str], first_line: int = 2) -> tuple[pl.DataFrame, int]:
+    """The batch's cells as text (None where empty) plus ROW (its first record at first_line), and the number
+    of line breaks inside its cells.
+
+    Raises NeedsExactRead unless every record has exactly len(fields) cells.
+    """
     if data.startswith(b"\xef\xbb\xbf"):
         raise NeedsExactRead("a record starts with a byte-order mark")  # polars would drop it
     try:
@@ -91,11 +94,22 @@ def parse_batch(data: bytes, fields: list[str]) -> pl.DataFrame:
     except (pl.exceptions.PolarsError, UnicodeError, OSError) as exc:
         raise NeedsExactRead(str(exc).split("\n", 1)[0]) from None
     separators = data.count(b",")
-    if separators and b'"' in data:  # commas can hide only inside quoted cells
-        separators -= _sum(frame, fields, ",")
-    if separators != frame.height * (len(fields) - 1):
+    breaks = data.count(b"\n") - frame.height + (0 if data.endswith(b"\n") else 1)
+    # commas and line breaks can hide only inside quoted cells: count those in one pass over the cells
+    wanted = ([","] if separators and b'"' in data else []) + (["\n"] if breaks else [])
+    per_column = dict.fromkeys(wanted, [0] * len(fields))
+    if wanted and frame.height:
+        counts = frame.select(pl.col(name).str.count_matches(text, literal=True).sum().alias(f"{text}{name}")
+                              for text in wanted for name in fields).row(0)
+        per_column = {text: counts[i * len(fields):(i + 1) * len(fields)] for i, text in enumerate(wanted)}
+    if separators - sum(per_column.get(",", [0])) != frame.height * (len(fields) - 1):
         raise NeedsExactRead("a row has fewer cells than the header")
-    return frame
+    index = pl.int_range(first_line, first_line + pl.len(), dtype=pl.Int64)
+    broken = [name for name, n in zip(fields, per_column.get("\n", []), strict=False) if n]
+    if broken:  # each record starts that many lines further down
+        per_row = pl.sum_horizontal(pl.col(name).str.count_matches("\n", literal=True).fill_null(0) for name in broken)
+        index = index + per_row.cum_sum().shift(1, fill_value=0)
+    return frame.with_columns(index.alias(ROW)), breaks
 
 
 def _sum(frame: pl.DataFrame, fields: list[str], text: str) -> int:
@@ -104,17 +118,6 @@ def _sum(frame: pl.DataFrame, fields: list[str], text: str) -> int:
         return 0
     return int(frame.select(pl.sum_horizontal(
         pl.col(name).str.count_matches(text, literal=True).sum() for name in fields)).item() or 0)
-
-
-def number_rows(frame: pl.DataFrame, fields: list[str], first_line: int, breaks: int) -> pl.DataFrame:
-    """Add ROW: first_line for the first record, plus the line breaks inside earlier cells (`breaks` in all)."""
-    index = pl.int_range(first_line, first_line + pl.len(), dtype=pl.Int64)
-    if breaks == 0:
-        return frame.with_columns(index.alias(ROW))
-    counts = frame.select(pl.col(name).str.count_matches("\n", literal=True).sum() for name in fields).row(0)
-    broken = [name for name, n in zip(fields, counts, strict=True) if n]
-    per_row = pl.sum_horizontal(pl.col(name).str.count_matches("\n", literal=True).fill_null(0) for name in broken)
-    return frame.with_columns((index + per_row.cum_sum().shift(1, fill_value=0)).alias(ROW))
 
 
 def stream_table(path: Path, fields: list[str], resource: str, file: str, totals: StreamTotals,
@@ -127,15 +130,10 @@ def stream_table(path: Path, fields: list[str], resource: str, file: str, totals
     header, _ = next(batches)
     totals.newlines = header.count(b"\n")
     totals.crlf = header.count(b"\r\n")
-    totals.first_line_ends_crlf = header.endswith(b"\r\n")
     for data, _offset in batches:
-        frame = parse_batch(data, fields)
-        newlines = data.count(b"\n")
-        terminators = frame.height - (0 if data.endswith(b"\n") else 1)
-        breaks = newlines - terminators
-        first_line = totals.newlines + 1  # every batch but the last ends with a line break
-        frame = number_rows(frame, fields, first_line, breaks)
-        totals.newlines += newlines
+        # every batch but the last ends with a line break, so the next record starts on the next line
+        frame, breaks = parse_batch(data, fields, first_line=totals.newlines + 1)
+        totals.newlines += frame.height - (0 if data.endswith(b"\n") else 1) + breaks
         totals.newlines_in_cells += breaks
         if b"\r" in data:
             crlf = data.count(b"\r\n")

@@ -69,6 +69,10 @@ def unsafe_path_reason(path: object) -> str | None:
         return "absolute paths are refused; paths must be relative to the package"
     if ".." in PurePosixPath(path.replace("\\", "/")).parts:
         return "paths containing '..' are refused; they could leave the package"
+    if "\x00" in path:
+        return "a path must not contain a NUL character"
+    if "\\" in path:
+        return "backslashes are refused; write paths with forward slashes (/), as the Data Package standard requires"
     return None
 
 
@@ -78,7 +82,12 @@ def resolve_inside(root: Path, rel: str) -> tuple[Path | None, str | None]:
     if reason:
         return None, reason
     candidate = root / rel
-    resolved = candidate.resolve()
+    try:
+        resolved = candidate.resolve()
+    except RuntimeError:  # Python 3.11 reports a link loop this way
+        return None, "the path is a symbolic link loop"
+    except OSError as exc:
+        return None, f"the path cannot be resolved: {exc.strerror or exc}"
     if not resolved.is_relative_to(root.resolve()):
         return None, "the path is a link that leaves the package; refused"
     return resolved, None
@@ -87,6 +96,8 @@ def resolve_inside(root: Path, rel: str) -> tuple[Path | None, str | None]:
 def read_json_file(path: Path, what: str) -> object:
     """Read a small JSON file, raising ValueError (limits.LimitExceeded for rule D05) that names the problem."""
     limit = limits.MAX_DESCRIPTOR_BYTES
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or a device would block or never end
+        raise ValueError(f"{what} is not a regular file")
     with open(path, "rb") as handle:
         raw = handle.read(limit + 1)  # never more, whatever the file claims to be
     if len(raw) > limit:
@@ -138,9 +149,14 @@ def open_package(target: str | os.PathLike) -> Iterator[Package]:
         raise UnreadableInput(f"{os.fspath(target)}: URLs are refused; op-impact never uses the network. "
                               "Download the package and give the path of the local copy.", "D03")
     target = Path(target)
-    if not target.exists():
+    try:
+        found, is_file = target.exists(), target.is_file()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL character
+        raise UnreadableInput(f"{shorten(os.fspath(target), 200)}: cannot be opened "
+                              f"({getattr(exc, 'strerror', None) or exc})") from None
+    if not found:
         raise UnreadableInput(f"{target}: no such file or directory")
-    if target.is_file() and _looks_like_zip(target):
+    if is_file and _looks_like_zip(target):
         with tempfile.TemporaryDirectory(prefix="opimpact-") as tmp:
             root = extract_zip_safely(target, Path(tmp))
             yield load_package(_locate_descriptor(root), label=str(target))
@@ -162,11 +178,15 @@ def _looks_like_zip(path: Path) -> bool:
 
 def load_package(descriptor_path: Path, label: str) -> Package:
     if not descriptor_path.is_file():
+        if os.path.lexists(descriptor_path):  # a folder, a FIFO, a device or a dangling or looping link
+            raise UnreadableInput(f"{descriptor_path}: not a regular file that can be read")
         raise UnreadableInput(f"{descriptor_path}: no {DESCRIPTOR_NAME} found")
     try:
         descriptor = read_json_file(descriptor_path, descriptor_path.name)
     except (OSError, ValueError) as exc:
-        raise UnreadableInput(f"{descriptor_path}: {exc}", getattr(exc, "rule", "D01")) from None
+        hint = "" if descriptor_path.suffix.lower() == ".json" else (
+            "; PACKAGE must be a folder holding datapackage.json, the descriptor itself, or a release zip")
+        raise UnreadableInput(f"{descriptor_path}: {exc}{hint}", getattr(exc, "rule", "D01")) from None
     if not isinstance(descriptor, dict):
         raise UnreadableInput(f"{descriptor_path}: the descriptor must be a JSON object, not {type(descriptor).__name__}")
     package = Package(root=descriptor_path.parent.resolve(), descriptor=descriptor, label=label)

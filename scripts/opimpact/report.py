@@ -128,7 +128,7 @@ def render_text(report: Report) -> str:
         if f.resource != current:
             current = f.resource
             label = f.resource or "package"
-            where = f" ({f.file})" if f.file else ""
+            where = f" ({shorten(f.file, 200)})" if f.file else ""
             lines.append(f"{label}{where}")
         place = [part for part in (
             f"row {f.row}" if f.row is not None else "",

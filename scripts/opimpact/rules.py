@@ -17,11 +17,11 @@ _RULES = [
     # 1. descriptor
     Rule("D01", "descriptor-readable", "descriptor", "datapackage.json exists and is a JSON object."),
     Rule("D02", "descriptor-resources", "descriptor", "The package lists exactly the expected resources, each with name, path, schema and the tabular-data-resource profile."),
-    Rule("D03", "safe-path", "descriptor", "Resource and schema paths are relative paths inside the package: no absolute paths, no '..', no URLs, no links leaving the package. Such paths are refused, never fetched."),
-    Rule("D04", "schema-readable", "descriptor", "Each Table Schema is a readable JSON object with a list of named, typed fields."),
+    Rule("D03", "safe-path", "descriptor", "Resource and schema paths are relative paths inside the package, written with forward slashes: no absolute paths, no '..', no URLs, no links leaving the package or looping. Such paths are refused, never fetched."),
+    Rule("D04", "schema-readable", "descriptor", "Each Table Schema is a readable JSON object with a list of named, typed fields, and uses only what the validator supports: known types, well-formed constraints, single-field keys that name existing resources and fields."),
     Rule("D05", "file-limit", "descriptor", "A file, cell, row count or zip entry stays within the stated safety limits."),
     # 2. table structure
-    Rule("S01", "encoding", "structure", "The CSV file is UTF-8 (a UTF-8 byte-order mark is tolerated)."),
+    Rule("S01", "encoding", "structure", "The CSV file is UTF-8 text (a UTF-8 byte-order mark is tolerated; UTF-16, UTF-32 and NUL bytes are refused)."),
     Rule("S02", "header", "structure", "The header row equals the schema's field names, in the schema's order."),
     Rule("S03", "ragged-row", "structure", "Every row has as many cells as the header."),
     Rule("S04", "blank-row", "structure", "No row is entirely empty."),

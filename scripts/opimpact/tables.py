@@ -92,11 +92,11 @@ def read_raw_table(resource: Resource, batch_bytes: int | None = None, *, fast: 
     path = resource.path
     if path is None or resource.schema is None:
         return raw  # the descriptor layer already reported why
-    if not path.is_file():
-        return fail("S05", "data file not found" if not path.exists() else "the path is not a regular file")
     try:
+        if not path.is_file():
+            return fail("S05", "data file not found" if not path.exists() else "the path is not a regular file")
         return _read_checked(resource, path, raw, fail, batch_bytes, fast)
-    except OSError as exc:  # unreadable (permissions, I/O error, file removed while reading)
+    except OSError as exc:  # unreadable (permissions, a name too long, I/O error, file removed while reading)
         return fail("S05", f"the file cannot be read: {exc.strerror or exc}")
 
 

@@ -123,7 +123,8 @@ def _check_order(package: Package) -> list[str]:
 
 
 def _check_table(package: Package, resource: Resource, context: Context, max_per_rule: int) -> TableRun:
-    raw = read_raw_table(resource, batch_bytes=None if resource.name in WHOLE_TABLES else BATCH_BYTES)
+    whole = resource.name in WHOLE_TABLES or _references_itself(resource)
+    raw = read_raw_table(resource, batch_bytes=None if whole else BATCH_BYTES)
     try:
         return _check_frames(package, resource, raw, context, max_per_rule)
     except NeedsExactRead:  # met part-way through a batched read: start again with the exact reader
@@ -137,17 +138,20 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
     if raw.frame is None and raw.batches is None:
         return TableRun(raw.findings, groups, None)
     name, schema, file = resource.name, resource.schema, resource.rel_path
-    checks = (rules.field_checks(schema, _id_patterns(package, schema))
-              + rules.foreign_key_checks(schema, context.keys)
-              + rules.date_checks(schema) + rules.text_checks(schema)
-              + rules.ceiling_checks(name) + rules.publication_checks(name, schema)
-              + rules.provenance_checks(name, context.texts))
-    batch_schema = rules.build_schema(name, schema, checks, unique=False)
     positions = {f["name"]: i for i, f in enumerate(schema["fields"])}
     keep = _kept_fields(package, name, schema)
-    kept, rows, whole = [], 0, None
+    kept, rows, whole, checks, batch_schema = [], 0, None, [], None
     for frame in raw.batches if raw.batches is not None else [raw.frame]:
         typed, bad = cast_columns(frame, schema)
+        if batch_schema is None:
+            if _references_itself(resource):  # read in one piece: its own keys are known now
+                _share_keys(package, name, typed, context)
+            checks = (rules.field_checks(schema, _id_patterns(package, schema))
+                      + rules.foreign_key_checks(schema, context.keys)
+                      + rules.date_checks(schema) + rules.text_checks(schema)
+                      + rules.ceiling_checks(name) + rules.publication_checks(name, schema)
+                      + rules.provenance_checks(name, context.texts))
+            batch_schema = rules.build_schema(name, schema, checks, unique=False)
         for field_name, found, count in type_findings(frame, bad, schema, name, file, max_per_rule):
             groups.add((0, positions[field_name], 0, 0), found, count)
         frame_in_context = _with_context(name, typed, context.published, context.texts, context.archive)
@@ -174,17 +178,27 @@ def _kept_fields(package: Package, name: str, schema: dict) -> list[str]:
     return [f["name"] for f in schema["fields"] if f["name"] in keep]
 
 
-def _share(package: Package, name: str, run: TableRun, context: Context) -> None:
-    """Pass on what later tables need: referenced key values, publication dates and archived texts."""
-    if run.rows is None:
-        return  # a table that could not be read is reported itself; references to it are not all called dangling
+def _references_itself(resource: Resource) -> bool:
+    return any(isinstance(fk, dict) and fk.get("reference", {}).get("resource") == resource.name
+               for fk in (resource.schema or {}).get("foreignKeys", []))
+
+
+def _share_keys(package: Package, name: str, frame: pl.DataFrame, context: Context) -> None:
+    """The values of the table's fields that foreign keys reference, for the tables checked after it."""
     for resource in package.resources.values():
         for fk in (resource.schema or {}).get("foreignKeys", []):
             if not isinstance(fk, dict) or fk.get("reference", {}).get("resource") != name:
                 continue
             (target_field,) = rules._as_list(fk["reference"]["fields"])
-            if target_field in run.keys.columns:
-                context.keys[(name, target_field)] = run.keys[target_field].drop_nulls()
+            if target_field in frame.columns:
+                context.keys[(name, target_field)] = frame[target_field].drop_nulls()
+
+
+def _share(package: Package, name: str, run: TableRun, context: Context) -> None:
+    """Pass on what later tables need: referenced key values, publication dates and archived texts."""
+    if run.rows is None:
+        return  # a table that could not be read is reported itself; references to it are not all called dangling
+    _share_keys(package, name, run.keys, context)
     if name == "sources" and run.typed is not None:
         sources = TypedTable(name, package.resources[name].rel_path, run.typed)
         context.published = _published_latest(sources)
