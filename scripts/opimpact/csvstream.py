@@ -12,6 +12,7 @@ Row numbers (ROW) are CSV line numbers, header = line 1, counting line breaks in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,23 @@ from .report import Finding, shorten
 
 ROW = "__row"
 DEFAULT_BATCH_BYTES = 64 << 20  # 64 MiB of CSV per batch: ~250,000 rows of the events table
+_PEEK_BYTES = 1 << 16
+FIRST_BATCH_DIVISOR = 8
+
+
+NUL_MESSAGE = "file holds a NUL byte, so it is binary or UTF-16 rather than UTF-8 text; save it as UTF-8"
 
 
 class NeedsExactRead(Exception):
     """The fast parse cannot vouch for the file's structure; read it with the exact (csv module) reader."""
+
+
+class TableUnreadable(Exception):
+    """The table cannot be loaded at all (a NUL byte, too many rows); `finding` says why."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.message)
+        self.finding = finding
 
 
 @dataclass
@@ -43,7 +57,8 @@ class StreamTotals:
 
 
 def record_batches(path: Path, batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[tuple[bytes, int]]:
-    """(header line, 0), then (bytes of whole records, byte offset) batches of about batch_bytes each.
+    """(header line, 0), then (bytes of whole records, byte offset) batches of up to about batch_bytes each
+    (the first ones smaller).
 
     A batch ends at a line break with an even number of double quotes before it, so no quoted cell is cut.
     The last batch may lack a final line break; a file whose quotes never close ends in NeedsExactRead.
@@ -52,20 +67,45 @@ def record_batches(path: Path, batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterat
         header = handle.readline()
         yield header, 0
         offset = len(header)
-        while buffer := handle.read(batch_bytes):
-            cut = _record_end(buffer) if len(buffer) == batch_bytes else None
-            while cut is None:  # at the end of the file, or one record is longer than a batch
-                more = handle.read(batch_bytes)
-                if not more:
-                    if buffer.count(b'"') % 2:
-                        raise NeedsExactRead("a quoted cell never closes")
-                    cut = len(buffer)
-                    break
-                buffer += more
-                cut = _record_end(buffer)
-            yield (buffer if cut == len(buffer) else buffer[:cut]), offset
-            offset += cut
-            handle.seek(offset)
+        size = os.fstat(handle.fileno()).st_size
+        want = max(1, batch_bytes // FIRST_BATCH_DIVISOR)  # small first batches, doubling: checking starts sooner
+        while offset < size:
+            data = _read_batch(handle, offset, want, size)
+            if not data:
+                return
+            yield data, offset
+            offset += len(data)
+            want = min(batch_bytes, want * 2)
+
+
+def _read_batch(handle, offset: int, batch_bytes: int, size: int) -> bytes:
+    """Read from offset to the last line break before offset + batch_bytes (or to the end of the file), found
+    by peeking at the batch's last bytes, so the batch is read once and never copied; when that line break
+    lies inside a quoted cell (an odd number of quotes before it), look for one outside quotes instead."""
+    end = offset + batch_bytes
+    if end < size:
+        start = max(offset, end - _PEEK_BYTES)
+        handle.seek(start)
+        tail = handle.read(end - start).rfind(b"\n")
+        end = start + tail + 1 if tail >= 0 else None
+    if end is not None:
+        handle.seek(offset)
+        data = handle.read(min(end, size) - offset)
+        if data.count(b'"') % 2 == 0:
+            return data
+    handle.seek(offset)  # the slow way: read on until a line break outside quotes
+    buffer = handle.read(batch_bytes)
+    while True:
+        cut = _record_end(buffer) if len(buffer) >= batch_bytes else None
+        if cut is not None:
+            handle.seek(offset + cut)
+            return buffer[:cut]
+        more = handle.read(batch_bytes)
+        if not more:
+            if buffer.count(b'"') % 2:
+                raise NeedsExactRead("a quoted cell never closes")
+            return buffer
+        buffer += more
 
 
 def _record_end(buffer: bytes) -> int | None:
@@ -94,22 +134,34 @@ def parse_batch(data: bytes, fields: list[str], first_line: int = 2) -> tuple[pl
     except (pl.exceptions.PolarsError, UnicodeError, OSError) as exc:
         raise NeedsExactRead(str(exc).split("\n", 1)[0]) from None
     separators = data.count(b",")
-    breaks = data.count(b"\n") - frame.height + (0 if data.endswith(b"\n") else 1)
-    # commas and line breaks can hide only inside quoted cells: count those in one pass over the cells
-    wanted = ([","] if separators and b'"' in data else []) + (["\n"] if breaks else [])
-    per_column = dict.fromkeys(wanted, [0] * len(fields))
-    if wanted and frame.height:
-        counts = frame.select(pl.col(name).str.count_matches(text, literal=True).sum().alias(f"{text}{name}")
-                              for text in wanted for name in fields).row(0)
-        per_column = {text: counts[i * len(fields):(i + 1) * len(fields)] for i, text in enumerate(wanted)}
-    if separators - sum(per_column.get(",", [0])) != frame.height * (len(fields) - 1):
+    if separators and b'"' in data:  # commas can hide only inside quoted cells
+        separators -= _sum(frame, fields, ",")
+    if separators != frame.height * (len(fields) - 1):
         raise NeedsExactRead("a row has fewer cells than the header")
+    breaks = data.count(b"\n") - frame.height + (0 if data.endswith(b"\n") else 1)
     index = pl.int_range(first_line, first_line + pl.len(), dtype=pl.Int64)
-    broken = [name for name, n in zip(fields, per_column.get("\n", []), strict=False) if n]
+    broken = _columns_with(frame, fields, "\n", breaks) if breaks else []
     if broken:  # each record starts that many lines further down
         per_row = pl.sum_horizontal(pl.col(name).str.count_matches("\n", literal=True).fill_null(0) for name in broken)
         index = index + per_row.cum_sum().shift(1, fill_value=0)
     return frame.with_columns(index.alias(ROW)), breaks
+
+
+def _columns_with(frame: pl.DataFrame, fields: list[str], text: str, total: int) -> list[str]:
+    """The columns whose cells hold `total` occurrences of text between them: longest columns first, stopping
+    once all are found (line breaks sit in a few long text columns)."""
+    longest = frame.select(pl.col(name).str.len_bytes().max() for name in fields).row(0)
+    found, columns = 0, []
+    for length, name in sorted(zip(longest, fields, strict=True), key=lambda item: -(item[0] or 0)):
+        if found == total or not length:
+            break
+        n = int(frame[name].str.count_matches(text, literal=True).sum() or 0)
+        if n:
+            found += n
+            columns.append(name)
+    if found != total:
+        raise NeedsExactRead(f"{total} line breaks in the batch's cells, but {found} found")
+    return columns
 
 
 def _sum(frame: pl.DataFrame, fields: list[str], text: str) -> int:
@@ -124,13 +176,17 @@ def stream_table(path: Path, fields: list[str], resource: str, file: str, totals
                  batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[pl.DataFrame]:
     """Frames of strings plus ROW, blank rows dropped, batch by batch; totals fill in as batches pass.
 
-    Raises NeedsExactRead (possibly after some batches) when the exact reader must take over.
+    Raises NeedsExactRead (possibly after some batches) when the exact reader must take over, and
+    TableUnreadable at a NUL byte or past limits.MAX_ROWS rows.
     """
     batches = record_batches(path, batch_bytes)
     header, _ = next(batches)
     totals.newlines = header.count(b"\n")
     totals.crlf = header.count(b"\r\n")
     for data, _offset in batches:
+        if b"\x00" in data:
+            line = totals.newlines + data.count(b"\n", 0, data.index(b"\x00")) + 1
+            raise TableUnreadable(Finding("S01", NUL_MESSAGE, resource, file, line))
         # every batch but the last ends with a line break, so the next record starts on the next line
         frame, breaks = parse_batch(data, fields, first_line=totals.newlines + 1)
         totals.newlines += frame.height - (0 if data.endswith(b"\n") else 1) + breaks
@@ -143,6 +199,9 @@ def stream_table(path: Path, fields: list[str], resource: str, file: str, totals
             if breaks:
                 totals.crlf_in_cells += _sum(frame, fields, "\r\n")
         totals.rows += frame.height
+        if totals.rows > limits.MAX_ROWS:
+            raise TableUnreadable(Finding(
+                "D05", f"table has more than {limits.MAX_ROWS} rows, over the limit; it was not loaded", resource, file))
         frame = _drop_blank_rows(frame, fields, totals)
         _check_cell_sizes(frame, fields, resource, file, totals)
         yield frame

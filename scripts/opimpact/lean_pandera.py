@@ -3,11 +3,13 @@
 `import pandera.polars` costs about 0.3 s on a warm cache (0.8 s cold). Part of that is pandera's own
 __init__, which first tries `import numpy, pandas` for its pandas API and quietly falls back to the
 polars-only set-up when pandas is missing; numpy alone takes ~0.1 s and pandas, where installed, much more.
-Another part is the model, decorator and schema-inference modules that `pandera.polars` re-exports.
+Another part is the model, decorator and schema-inference modules that `pandera.polars` re-exports, and, at
+the first validation, pandera's data-synthesis strategies, which import hypothesis (~0.1 s) where installed.
 
-This module imports only the pieces validation uses (Check, Column, DataFrameSchema, errors), while numpy and
-pandas are reported missing to pandera (to its __init__, and to the probe for its pandas API that it would
-otherwise make at the first validation, whose answer it caches). The block is lifted right after; polars is
+This module imports only the pieces validation uses (Check, Column, DataFrameSchema, errors, the built-in
+polars checks), while numpy, pandas and hypothesis are reported missing to pandera (to its __init__, its
+strategies module, and the probe for its pandas API that it would otherwise make at the first validation,
+whose answer it caches). The block is lifted right after; polars is
 imported first so it still sees numpy, and a module already imported is used as is. If anything goes wrong,
 it falls back to the plain `import pandera.polars`.
 """
@@ -19,7 +21,7 @@ import sys
 
 import polars  # noqa: F401  (imported before the block below, so polars' optional-dependency probes see numpy)
 
-_HIDDEN = ("numpy", "pandas")
+_HIDDEN = ("numpy", "pandas", "hypothesis")
 
 
 class _HideFromPandera(importlib.abc.MetaPathFinder):
@@ -34,6 +36,9 @@ def _import_lean():
     if blocker is not None:
         sys.meta_path.insert(0, blocker)
     try:
+        # pandera imports its polars checks (and, through them, its hypothesis strategies) at the first
+        # validation; imported here, they see no hypothesis: data synthesis is not used, checking is unchanged
+        import pandera.backends.polars.builtin_checks  # noqa: F401
         from pandera import errors
         from pandera.api.checks import Check
         from pandera.api.polars.components import Column

@@ -19,11 +19,19 @@ from pathlib import Path
 import polars as pl
 
 from . import limits
-from .csvstream import DEFAULT_BATCH_BYTES, ROW, NeedsExactRead, StreamTotals, stream_table
+from .csvstream import (
+    DEFAULT_BATCH_BYTES,
+    NUL_MESSAGE,
+    ROW,
+    NeedsExactRead,
+    StreamTotals,
+    TableUnreadable,
+    stream_table,
+)
 from .package import Resource
 from .report import Finding, shorten
 
-__all__ = ["ROW", "NeedsExactRead", "RawTable", "read_raw_table"]
+__all__ = ["ROW", "NeedsExactRead", "RawTable", "TableUnreadable", "read_raw_table"]
 _BOMS = {codecs.BOM_UTF32_LE: "UTF-32", codecs.BOM_UTF32_BE: "UTF-32",  # UTF-32 first: its LE BOM starts like UTF-16's
          codecs.BOM_UTF16_LE: "UTF-16", codecs.BOM_UTF16_BE: "UTF-16"}
 _CHUNK = 1 << 20
@@ -72,7 +80,8 @@ class RawTable:
     frame: pl.DataFrame | None
     findings: list[Finding] = field(default_factory=list)
     # Set instead of frame when read in batches: frames in file order; findings are complete once it is
-    # exhausted. It raises NeedsExactRead when the file needs the exact reader (read_raw_table(fast=False)).
+    # exhausted. It raises NeedsExactRead when the file needs the exact reader (read_raw_table(fast=False)),
+    # and TableUnreadable when the table cannot be loaded at all (its finding replaces everything else).
     batches: Iterator[pl.DataFrame] | None = None
 
 
@@ -113,23 +122,18 @@ def _read_checked(resource: Resource, path: Path, raw: RawTable, fail: Callable[
     for bom, encoding in _BOMS.items():
         if head.startswith(bom):
             return fail("S01", f"file is {encoding}; save it as UTF-8", row=1)
-    scan = scan_bytes(path)
-    if scan.nul_line is not None:
-        return fail("S01", "file holds a NUL byte, so it is binary or UTF-16 rather than UTF-8 text; save it as UTF-8",
-                    row=scan.nul_line)
-
     fields = resource.field_names
     header, header_problem = _read_header(head)
-    if header_problem:
-        return fail("S01", header_problem, row=1)
-    if header != fields:
+    if header_problem or header != fields:
+        scan = scan_bytes(path)
+        if scan.nul_line is not None:  # a NUL byte is reported first: the header is not the real problem
+            return fail("S01", NUL_MESSAGE, row=scan.nul_line)
+        if header_problem:
+            return fail("S01", header_problem, row=1)
         return fail("S02", _describe_header_mismatch(header, fields), row=1, field_name=_first_header_diff(header, fields),
                     value=",".join(header))
 
-    if scan.newlines > limits.MAX_ROWS and count_records(path, limits.MAX_ROWS + 1) > limits.MAX_ROWS + 1:
-        return fail("D05", f"table has more than {limits.MAX_ROWS} rows, over the limit; it was not loaded")
-    # An odd number of quotes means a quoted cell never closes (a truncated file): read it exactly.
-    if fast and scan.quotes % 2 == 0:
+    if fast:  # one pass: the fast path itself stops at a NUL byte, past the row limit, or at an unclosed quote
         known = len(raw.findings)
         raw.batches = _fast_batches(path, fields, raw, batch_bytes or DEFAULT_BATCH_BYTES)
         if batch_bytes is not None:
@@ -138,11 +142,21 @@ def _read_checked(resource: Resource, path: Path, raw: RawTable, fail: Callable[
             frames = list(raw.batches)
         except NeedsExactRead:
             del raw.findings[known:]
+        except TableUnreadable as exc:
+            raw.batches = None
+            del raw.findings[known:]
+            raw.findings.append(exc.finding)
+            return raw
         else:
             raw.batches = None
             raw.frame = pl.concat(frames) if len(frames) != 1 else frames[0]
             return raw
         raw.batches = None
+    scan = scan_bytes(path)
+    if scan.nul_line is not None:
+        return fail("S01", NUL_MESSAGE, row=scan.nul_line)
+    if scan.newlines > limits.MAX_ROWS and count_records(path, limits.MAX_ROWS + 1) > limits.MAX_ROWS + 1:
+        return fail("D05", f"table has more than {limits.MAX_ROWS} rows, over the limit; it was not loaded")
     frame = _read_exact(path, fields, raw)
     if frame is None:
         return raw

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +17,7 @@ from . import checks as rules
 from .fieldtypes import cast_columns, cast_frame, type_findings
 from .package import Package, Resource, UnreadableInput, open_package, resolve_inside
 from .report import Finding, Report, shorten
-from .tables import ROW, NeedsExactRead, RawTable, read_raw_table
+from .tables import ROW, NeedsExactRead, RawTable, TableUnreadable, read_raw_table
 
 __all__ = ["validate_package", "validate_loaded", "load_typed_tables", "UnreadableInput"]
 
@@ -32,7 +36,7 @@ def validate_package(target: str | os.PathLike, archive: str | os.PathLike | Non
         return validate_loaded(package, archive=archive, max_per_rule=max_per_rule)
 
 
-BATCH_BYTES = 64 << 20  # CSV bytes read and checked at a time: memory follows the batch, not the table
+BATCH_BYTES = 128 << 20  # CSV bytes read and checked at a time: memory follows the batch, not the table
 # Checked in one piece: the other tables' context comes from sources, and X03 compares each personnel count
 # with every ceiling of its table.
 WHOLE_TABLES = ("sources", "personnel_levels")
@@ -51,9 +55,10 @@ def validate_loaded(package: Package, archive: str | os.PathLike | None = None, 
     context = Context(archive=Path(archive) if archive is not None else None,
                       texts={} if archive is not None else None)
     runs = {}
-    for name in _check_order(package):
-        runs[name] = _check_table(package, package.resources[name], context, max_per_rule)
-        _share(package, name, runs[name], context)
+    with pl.Config(engine_affinity="in-memory"):  # many small queries: the in-memory engine starts quicker
+        for name in _check_order(package):
+            runs[name] = _check_table(package, package.resources[name], context, max_per_rule)
+            _share(package, name, runs[name], context)
     for name in package.resources:
         report.extend(runs[name].raw_findings)
         if runs[name].rows is not None:
@@ -129,6 +134,8 @@ def _check_table(package: Package, resource: Resource, context: Context, max_per
         return _check_frames(package, resource, raw, context, max_per_rule)
     except NeedsExactRead:  # met part-way through a batched read: start again with the exact reader
         return _check_frames(package, resource, read_raw_table(resource, fast=False), context, max_per_rule)
+    except TableUnreadable as exc:  # found part-way through: what was checked before does not count
+        return TableRun([exc.finding], FindingGroups(max_per_rule), None)
 
 
 def _check_frames(package: Package, resource: Resource, raw: RawTable, context: Context,
@@ -141,7 +148,7 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
     positions = {f["name"]: i for i, f in enumerate(schema["fields"])}
     keep = _kept_fields(package, name, schema)
     kept, rows, whole, checks, batch_schema = [], 0, None, [], None
-    for frame in raw.batches if raw.batches is not None else [raw.frame]:
+    for frame in _read_ahead(raw.batches) if raw.batches is not None else [raw.frame]:
         typed, bad = cast_columns(frame, schema)
         if batch_schema is None:
             if _references_itself(resource):  # read in one piece: its own keys are known now
@@ -166,6 +173,49 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
         flags = keys.select(pl.col(c).alias(c.removeprefix("__bad:")) for c in keys.columns if c.startswith("__bad:"))
         _add_pandera_failures(groups, unique, keys, [], schema, name, file, flags, positions)
     return TableRun(raw.findings, groups, rows, whole, keys)
+
+
+def _read_ahead(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """The batches, read one ahead in a thread: the next batch is parsed while this one is checked.
+
+    polars releases the GIL, so on two cores reading and checking overlap. An exception in the reader
+    (NeedsExactRead, OSError) is raised here, at the batch where it happened.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def hand_over(item: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for batch in batches:
+                if not hand_over((batch, None)):
+                    return
+            hand_over((done, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            hand_over((done, exc))
+
+    reader = threading.Thread(target=read, name="opimpact-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            batch, error = ready.get()
+            if error is not None:
+                raise error
+            if batch is done:
+                return
+            yield batch
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _kept_fields(package: Package, name: str, schema: dict) -> list[str]:
@@ -320,11 +370,9 @@ def _add_pandera_failures(groups: FindingGroups, pandera_schema, frame: pl.DataF
     Only the first findings of each check become Finding objects. A failure in a cell that failed its type
     (bad), or an X rule failing in a row with a type error, follows from that type error and is left out.
     """
-    try:
-        pandera_schema.validate(frame, lazy=True)
+    failures = _pandera_failure_cases(pandera_schema, frame)
+    if failures is None:
         return
-    except rules.pa.errors.SchemaErrors as errors:
-        failures = errors.failure_cases
     failures = failures.filter((pl.col("schema_context") == "Column") & pl.col("index").is_not_null())
     primary = set(rules._as_list(schema.get("primaryKey")))
     by_field: dict[str, list[rules.RuleCheck]] = {}
@@ -352,6 +400,41 @@ def _add_pandera_failures(groups: FindingGroups, pandera_schema, frame: pl.DataF
                             resource, file, row, column, shorten(value))
                     for i, (row, value) in enumerate(zip(rows, head["failure_case"].to_list(), strict=True))]
         groups.add((1, positions.get(column, len(positions)), _stage(check), number or 0), findings, part.height)
+
+
+PARALLEL_ROWS = 50_000  # from this many rows, a schema's columns are validated in two threads
+
+
+def _pandera_failure_cases(pandera_schema, frame: pl.DataFrame) -> pl.DataFrame | None:
+    """pandera's failure cases of frame (None when it passes), validating halves of the columns in two threads
+    on a large frame: pandera runs one check at a time, and polars releases the GIL while it computes."""
+    columns = list(pandera_schema.columns.items())
+    if frame.height < PARALLEL_ROWS or len(columns) < 2:
+        parts = [pandera_schema]
+    else:
+        halves: tuple[dict, dict] = ({}, {})
+        load = [0, 0]
+        for name, column in sorted(columns, key=lambda item: -len(item[1].checks)):
+            lighter = load.index(min(load))
+            halves[lighter][name] = column
+            load[lighter] += len(column.checks) + 1
+        parts = [rules.pa.DataFrameSchema(dict(sorted(half.items(), key=lambda item: [c for c, _ in columns].index(item[0]))),
+                                          strict=False, name=pandera_schema.name) for half in halves if half]
+
+    def failure_cases(part) -> pl.DataFrame | None:
+        try:
+            part.validate(frame, lazy=True)
+            return None
+        except rules.pa.errors.SchemaErrors as errors:
+            return errors.failure_cases
+
+    if len(parts) == 1:
+        found = [failure_cases(parts[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+            found = list(pool.map(failure_cases, parts))
+    found = [f for f in found if f is not None]
+    return pl.concat(found, how="vertical_relaxed") if found else None
 
 
 def _stage(check: str) -> int:
