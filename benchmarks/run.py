@@ -341,7 +341,8 @@ def machine() -> dict:
                 if line.startswith("MemTotal")), 0) if Path("/proc/meminfo").exists() else 0
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "scripts", "benchmarks"],
+    dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no", "--",
+                                 "scripts", "benchmarks/*.py", "pyproject.toml"],
                                 capture_output=True, text=True).stdout.strip())
     return {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "cpu": cpu, "cores": os.cpu_count(), "memory_mb": mem,
             "os": f"{platform.system()} {platform.release()}", "python": platform.python_version(),

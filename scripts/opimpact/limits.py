@@ -7,12 +7,12 @@ anything else, it is an unreadable input (exit code 2).
 
 MAX_DESCRIPTOR_BYTES = 1 * 1024**2  # datapackage.json and each Table Schema; the real ones are a few kB
 MAX_JSON_DEPTH = 64  # nesting of a descriptor or schema; a real one nests 5 deep
-MAX_FILE_BYTES = 1 * 1024**3  # one CSV file; the real ones are under 100 kB. Reading takes about 4-6x this in memory
+MAX_FILE_BYTES = 4 * 1024**3  # one CSV file; room for 10M event rows (2.7 GB). A valid file is read in batches; a damaged one takes about 4-6x its size
 MAX_CELL_CHARS = 100_000  # one cell; the longest real cell is a few hundred characters
-MAX_ROWS = 10_000_000  # records in one table, counted before the table is loaded
+MAX_ROWS = 20_000_000  # records in one table, counted before the table is loaded
 MAX_ZIP_ENTRIES = 1_000  # files in a release zip
 MAX_ZIP_ENTRY_BYTES = MAX_FILE_BYTES  # one file unpacked from a zip
-MAX_ZIP_TOTAL_BYTES = 4 * 1024**3  # everything unpacked from one zip
+MAX_ZIP_TOTAL_BYTES = 8 * 1024**3  # everything unpacked from one zip
 MAX_ZIP_RATIO = 200  # uncompressed/compressed size of one entry over 1 MiB; larger looks like a zip bomb
 
 
