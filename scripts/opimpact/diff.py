@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .gitutil import GitError, export_tree, repo_root, resolve_commit
+from .gitutil import GitError, open_package_at, repo_root, resolve_commit
 from .package import Package, Resource, UnreadableInput, open_package
 from .records import open_release, record_path
 from .semver import Bump, Version
@@ -365,15 +364,12 @@ def open_side(spec: str, repo: Path | None = None) -> Iterator[Package]:
         with open_release(root, spec) as package:
             yield package
         return
-    with tempfile.TemporaryDirectory(prefix="opimpact-diff-") as tmp:
-        try:
-            commit = resolve_commit(root, spec)
-            tree = export_tree(root, commit, Path(tmp))
-        except GitError as exc:
-            raise UnreadableInput(f"{spec}: not a path, a recorded release or a git ref of {root} ({exc})") from None
-        with open_package(tree) as package:
-            package.label = f"{spec} (commit {commit[:12]})"
-            yield package
+    try:
+        commit = resolve_commit(root, spec)
+    except GitError as exc:
+        raise UnreadableInput(f"{spec}: not a path, a recorded release or a git ref of {root} ({exc})") from None
+    with open_package_at(root, commit, spec) as package:
+        yield package
 
 
 def _is_version(text: str) -> bool:

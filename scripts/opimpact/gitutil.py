@@ -99,3 +99,18 @@ def worktree(repo: Path, commit: str) -> Iterator[Path]:
                 _git(repo, "worktree", "prune")
     finally:
         shutil.rmtree(parent, ignore_errors=True)
+
+
+@contextmanager
+def open_package_at(repo: Path, commit: str, label: str) -> Iterator:
+    """The package as committed at `commit`, exported to a temporary folder; UnreadableInput if git cannot."""
+    from .package import UnreadableInput, open_package
+
+    with tempfile.TemporaryDirectory(prefix="opimpact-git-") as tmp:
+        try:
+            tree = export_tree(repo, commit, Path(tmp))
+        except GitError as exc:
+            raise UnreadableInput(f"{label}: {exc}") from None
+        with open_package(tree) as package:
+            package.label = f"{label} (commit {commit[:12]})"
+            yield package

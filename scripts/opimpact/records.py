@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .checksums import sha256_file
-from .gitutil import GitError, commit_adding, export_tree
+from .gitutil import GitError, commit_adding, open_package_at
 from .package import Package, UnreadableInput, open_package, read_json_file
 from .semver import Version
 
@@ -95,11 +94,5 @@ def open_release(root: Path, version: str) -> Iterator[Package]:
     if commit is None:
         raise UnreadableInput(f"release {version}: {local_zip} is missing or differs from the record, and no "
                               f"commit adds {rel} (commit the record after releasing)")
-    with tempfile.TemporaryDirectory(prefix="opimpact-release-") as tmp:
-        try:
-            tree = export_tree(root, commit, Path(tmp))
-        except GitError as exc:
-            raise UnreadableInput(f"release {version}: {exc}") from None
-        with open_package(tree) as package:
-            package.label = f"release {version} (commit {commit[:12]})"
-            yield package
+    with open_package_at(root, commit, f"release {version}") as package:
+        yield package
