@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 
 from . import checks as rules
+from .dates import latest_possible
 from .fieldtypes import cast_columns, cast_frame, type_findings
 from .package import Package, Resource, UnreadableInput, open_package, resolve_inside
 from .report import Finding, Report, shorten
@@ -293,16 +294,12 @@ def _id_patterns(package: Package, schema: dict) -> dict[str, str]:
 
 def _published_latest(sources: TypedTable | None) -> pl.DataFrame | None:
     """Each source's latest possible publication date, from its date group and precision."""
-    if sources is None or "published_start" not in sources.frame.columns:
+    columns = ["source_id", "published_start", "published_end", "published_precision"]
+    if sources is None or not set(columns) <= set(sources.frame.columns):
         return None
-    start, end, prec = pl.col("published_start"), pl.col("published_end"), pl.col("published_precision")
-    latest = (pl.when(prec == "range").then(end)
-              .when(prec == "month").then(start.dt.offset_by("1mo").dt.offset_by("-1d"))
-              .when(prec == "season").then(start.dt.offset_by("3mo").dt.offset_by("-1d"))
-              .when(prec == "year").then(start.dt.offset_by("1y").dt.offset_by("-1d"))
-              .otherwise(start))
-    return (sources.frame.select("source_id", latest.alias(rules.PUBLISHED_LATEST))
-            .drop_nulls("source_id").unique("source_id", keep="first"))
+    dated = sources.frame.select(columns).drop_nulls("source_id").unique("source_id", keep="first", maintain_order=True)
+    latest = [latest_possible(start, end, precision) for _, start, end, precision in dated.iter_rows()]
+    return dated.select("source_id").with_columns(pl.Series(rules.PUBLISHED_LATEST, latest, dtype=pl.Date))
 
 
 def _with_context(name: str, frame: pl.DataFrame, published: pl.DataFrame | None,
