@@ -10,9 +10,7 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from .atomic import write_text_atomic
 from .package import Package, open_package
 
 EXAMPLE_LIMIT = 60
@@ -196,8 +194,3 @@ def build_codebook(target: str | os.PathLike) -> str:
     """The Markdown codebook of the package at target. Raises UnreadableInput or CodebookError."""
     with open_package(target) as package:
         return render_markdown(package, codebook_tables(package))
-
-
-def write_codebook(target: str | os.PathLike, out_path: str | os.PathLike) -> None:
-    """Write the Markdown codebook of the package at target to out_path, atomically."""
-    write_text_atomic(Path(out_path), build_codebook(target))

@@ -28,7 +28,6 @@ FORMATS = (".png", ".svg")
 SIZE_INCHES = (12.0, 9.0)
 DPI = 150
 PRECISION_MARKERS = {"day": "o", "month": "s", "season": "D", "year": "^", "range": "X"}
-PRECISION_ORDER = list(PRECISION_MARKERS)
 MEASURE_STYLE = {  # label, colour
     "authorized_ceiling": ("authorized ceiling", "#b2182b"),
     "deployed": ("deployed (official)", "#2166ac"),

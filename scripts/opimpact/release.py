@@ -35,7 +35,6 @@ from .records import (
     DIST_DIR,
     RECORD_VERSION,
     RECORDS_DIR,
-    load_record,
     open_release,
     record_path,
     recorded_versions,
@@ -520,11 +519,6 @@ def build_main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def load_release_record(root: Path, version: str) -> dict:
-    """The record of a release in root/releases (UnreadableInput when absent or malformed)."""
-    return load_record(record_path(root, version))
 
 
 # ---------------------------------------------------------------- rendering

@@ -53,4 +53,3 @@ _RULES = [
 ]
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
-LAYERS = ["descriptor", "structure", "field", "cross-field", "cross-table", "provenance"]
