@@ -35,7 +35,7 @@ import numpy as np
 import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
-GENERATOR_VERSION = 4  # bump when the output changes, so cached packages are rebuilt
+GENERATOR_VERSION = 5  # bump when the output changes, so cached packages are rebuilt
 CHUNK_ROWS = 500_000
 ID_PREFIXES = {"events": "ev", "quotes": "qu", "assets": "as", "personnel_levels": "pl", "sources": "src"}
 ID_FIELDS = {"events": "event_id", "quotes": "quote_id", "assets": "asset_id", "personnel_levels": "personnel_id",
@@ -261,11 +261,18 @@ def events_frame(plan: Plan, rng: np.random.Generator, start: int, n: int) -> pl
     return pl.DataFrame({
         "event_id": _ids(plan, "events", start, n), "date_start": d_start, "date_end": d_end, "date_precision": d_prec,
         "status": pl.Series(["occurred", "ongoing", "planned"]).gather(rng.choice(3, n, p=[0.8, 0.15, 0.05])),
-        "category": _pick(rng, CATEGORIES, n), "summary": _pick(rng, SUMMARIES, n), "place": _pick(rng, PLACES, n),
+        "category": _pick(rng, CATEGORIES, n), "summary": _numbered(_pick(rng, SUMMARIES, n), start),
+        "place": _pick(rng, PLACES, n),
         "country": _pick(rng, COUNTRIES, n), "actor": _pick(rng, ACTORS, n), "amount_cad": _amounts(rng, n, 0.05),
         "source_id": _refs(plan, "sources", rng.integers(0, plan.rows["sources"], n)),
-        "evidence": _pick(rng, EVIDENCE, n), "notes": _notes(rng, n),
+        "evidence": _pick(rng, EVIDENCE, n), "notes": _numbered(_notes(rng, n), start),
     })
+
+
+def _numbered(texts: pl.Series, start: int) -> pl.Series:
+    """Each text made unique by its entry number, as real summaries and notes are: a check must not gain
+    from repeated text that real data would not repeat (empty cells stay empty)."""
+    return texts + pl.Series([f" (entry {i})" for i in range(start, start + len(texts))], dtype=pl.String)
 
 
 def assets_frame(plan: Plan, rng: np.random.Generator, start: int, n: int) -> pl.DataFrame:

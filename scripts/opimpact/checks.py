@@ -32,12 +32,13 @@ class RuleCheck:
     message: str
     check: pa.Check
     detail: str | None = None  # a context column whose value completes the message, e.g. the ceiling
+    value_wise: bool = True  # its verdict on a cell depends on that cell's value alone (see opimpact.screen)
 
 
 def _column_check(rule: str, field: str, message: str, ok: Callable[[], pl.Expr], detail: str | None = None) -> RuleCheck:
     """A check whose expression may read any column of the frame (cross-field rules)."""
     return RuleCheck(rule, field, message, pa.Check(lambda data: data.lazyframe.select(ok()), name=f"{rule}:{field}"),
-                     detail)
+                     detail, value_wise=False)
 
 
 def anchored(pattern: str) -> str:
@@ -304,7 +305,7 @@ def _verbatim_check(rule: str, field: str, message: str, texts: dict[str, str]) 
         return frame.join(answers, on=["source_id", field], how="left", nulls_equal=True,
                           maintain_order="left").select("ok").lazy()
 
-    return RuleCheck(rule, field, message, pa.Check(check, name=f"{rule}:{field}"))
+    return RuleCheck(rule, field, message, pa.Check(check, name=f"{rule}:{field}"), value_wise=False)
 
 
 def build_schema(resource: str, schema: dict, checks: list[RuleCheck], unique: bool = True) -> pa.DataFrameSchema:

@@ -3,8 +3,9 @@
 This is the fast path of `tables.read_raw_table`. It reads the file once, a batch of about `batch_bytes` at
 a time, cut at a line break outside quotes, and parses each batch with polars' CSV reader (every column as
 text). polars refuses bad bytes, bad quoting and rows with too many cells, but fills a row with too few cells
-with nulls, so each batch is also checked by counting separators: the commas in the batch, less those inside
-cells, must be (fields - 1) per record. Anything the fast path cannot vouch for raises `NeedsExactRead`, and
+with nulls, so each batch is also checked by counting separators, which must be (fields - 1) per record:
+they are the bytes left when the cells' text, the quotes that quoting adds and the line endings are taken
+away (see parse_batch). Anything the fast path cannot vouch for raises `NeedsExactRead`, and
 the caller reads the file with the csv module instead, which names the exact line of every problem.
 
 Row numbers (ROW) are CSV line numbers, header = line 1, counting line breaks inside earlier cells.
@@ -57,31 +58,32 @@ class StreamTotals:
 
 
 def record_batches(path: Path, batch_bytes: int = DEFAULT_BATCH_BYTES) -> Iterator[tuple[bytes, int]]:
-    """(header line, 0), then (bytes of whole records, byte offset) batches of up to about batch_bytes each
-    (the first ones smaller).
+    """(header line, its double quotes), then (bytes of whole records, their double quotes) batches of up to
+    about batch_bytes each (the first ones smaller).
 
     A batch ends at a line break with an even number of double quotes before it, so no quoted cell is cut.
     The last batch may lack a final line break; a file whose quotes never close ends in NeedsExactRead.
     """
     with open(path, "rb") as handle:
         header = handle.readline()
-        yield header, 0
+        yield header, header.count(b'"')
         offset = len(header)
         size = os.fstat(handle.fileno()).st_size
         want = max(1, batch_bytes // FIRST_BATCH_DIVISOR)  # small first batches, doubling: checking starts sooner
         while offset < size:
-            data = _read_batch(handle, offset, want, size)
+            data, quotes = _read_batch(handle, offset, want, size)
             if not data:
                 return
-            yield data, offset
+            yield data, quotes
             offset += len(data)
             want = min(batch_bytes, want * 2)
 
 
-def _read_batch(handle, offset: int, batch_bytes: int, size: int) -> bytes:
+def _read_batch(handle, offset: int, batch_bytes: int, size: int) -> tuple[bytes, int]:
     """Read from offset to the last line break before offset + batch_bytes (or to the end of the file), found
     by peeking at the batch's last bytes, so the batch is read once and never copied; when that line break
-    lies inside a quoted cell (an odd number of quotes before it), look for one outside quotes instead."""
+    lies inside a quoted cell (an odd number of quotes before it), look for one outside quotes instead.
+    Returns the batch and its number of double quotes."""
     end = offset + batch_bytes
     if end < size:
         start = max(offset, end - _PEEK_BYTES)
@@ -91,20 +93,22 @@ def _read_batch(handle, offset: int, batch_bytes: int, size: int) -> bytes:
     if end is not None:
         handle.seek(offset)
         data = handle.read(min(end, size) - offset)
-        if data.count(b'"') % 2 == 0:
-            return data
+        quotes = data.count(b'"')
+        if quotes % 2 == 0:
+            return data, quotes
     handle.seek(offset)  # the slow way: read on until a line break outside quotes
     buffer = handle.read(batch_bytes)
     while True:
         cut = _record_end(buffer) if len(buffer) >= batch_bytes else None
         if cut is not None:
             handle.seek(offset + cut)
-            return buffer[:cut]
+            return buffer[:cut], buffer.count(b'"', 0, cut)
         more = handle.read(batch_bytes)
         if not more:
-            if buffer.count(b'"') % 2:
+            quotes = buffer.count(b'"')
+            if quotes % 2:
                 raise NeedsExactRead("a quoted cell never closes")
-            return buffer
+            return buffer, quotes
         buffer += more
 
 
@@ -120,11 +124,24 @@ def _record_end(buffer: bytes) -> int | None:
     return None
 
 
-def parse_batch(data: bytes, fields: list[str], first_line: int = 2) -> tuple[pl.DataFrame, int]:
-    """The batch's cells as text (None where empty) plus ROW (its first record at first_line), and the number
-    of line breaks inside its cells.
+@dataclass(frozen=True)
+class ParsedBatch:
+    """One batch's cells as text plus ROW, and the line breaks the cells hold."""
 
-    Raises NeedsExactRead unless every record has exactly len(fields) cells.
+    frame: pl.DataFrame
+    breaks: int  # line breaks inside cells
+    crlf: int  # CRLF pairs in the batch, inside cells or ending records
+    crlf_in_cells: int
+
+
+def parse_batch(data: bytes, fields: list[str], first_line: int = 2, quotes: int | None = None) -> ParsedBatch:
+    """The batch's cells as text (None where empty) plus ROW (its first record at first_line).
+
+    Raises NeedsExactRead unless every record has exactly len(fields) cells. polars fills a short record
+    with nulls, so the separators are counted, from lengths: every byte of the batch is a cell's text, a
+    quote that quoting adds (the batch's quotes less those left inside cells), a separator or a record's
+    line ending. Cells are scanned only when the batch holds quotes, since only a quoted cell can hold a
+    quote or a line break. quotes is the batch's number of double quotes, where the caller counted them.
     """
     if data.startswith(b"\xef\xbb\xbf"):
         raise NeedsExactRead("a record starts with a byte-order mark")  # polars would drop it
@@ -133,43 +150,44 @@ def parse_batch(data: bytes, fields: list[str], first_line: int = 2) -> tuple[pl
                             raise_if_empty=False, truncate_ragged_lines=False)
     except (pl.exceptions.PolarsError, UnicodeError, OSError) as exc:
         raise NeedsExactRead(str(exc).split("\n", 1)[0]) from None
-    separators = data.count(b",")
-    if separators and b'"' in data:  # commas can hide only inside quoted cells
-        separators -= _sum(frame, fields, ",")
+    quotes = data.count(b'"') if quotes is None else quotes
+    inner_quotes, broken = 0, {}
+    if quotes and frame.height:
+        counts = frame.select(
+            *(_total(pl.col(name).str.count_matches('"', literal=True)).alias(f"q{i}") for i, name in enumerate(fields)),
+            *(_total(pl.col(name).str.count_matches("\n", literal=True)).alias(f"n{i}") for i, name in enumerate(fields)),
+        ).row(0)
+        inner_quotes = sum(counts[: len(fields)])
+        broken = {name: n for name, n in zip(fields, counts[len(fields):], strict=True) if n}
+    crlf = crlf_in_cells = 0
+    if b"\r" in data:
+        crlf = data.count(b"\r\n")
+        if data.count(b"\r") != crlf:  # the csv module ends a record at a lone CR; polars would not
+            raise NeedsExactRead("a carriage return that is not part of a CRLF")
+        crlf_in_cells = _sum(frame, list(broken), "\r\n")
+    cell_bytes = frame.select(pl.sum_horizontal(_total(pl.col(name).str.len_bytes()) for name in fields)).item() or 0
+    line_ends = frame.height - (0 if data.endswith(b"\n") else 1) + crlf - crlf_in_cells
+    separators = len(data) - cell_bytes - (quotes - inner_quotes) - line_ends
     if separators != frame.height * (len(fields) - 1):
         raise NeedsExactRead("a row has fewer cells than the header")
-    breaks = data.count(b"\n") - frame.height + (0 if data.endswith(b"\n") else 1)
     index = pl.int_range(first_line, first_line + pl.len(), dtype=pl.Int64)
-    broken = _columns_with(frame, fields, "\n", breaks) if breaks else []
     if broken:  # each record starts that many lines further down
         per_row = pl.sum_horizontal(pl.col(name).str.count_matches("\n", literal=True).fill_null(0) for name in broken)
         index = index + per_row.cum_sum().shift(1, fill_value=0)
-    return frame.with_columns(index.alias(ROW)), breaks
+    return ParsedBatch(frame.with_columns(index.alias(ROW)), sum(broken.values()), crlf, crlf_in_cells)
 
 
-def _columns_with(frame: pl.DataFrame, fields: list[str], text: str, total: int) -> list[str]:
-    """The columns whose cells hold `total` occurrences of text between them: longest columns first, stopping
-    once all are found (line breaks sit in a few long text columns)."""
-    longest = frame.select(pl.col(name).str.len_bytes().max() for name in fields).row(0)
-    found, columns = 0, []
-    for length, name in sorted(zip(longest, fields, strict=True), key=lambda item: -(item[0] or 0)):
-        if found == total or not length:
-            break
-        n = int(frame[name].str.count_matches(text, literal=True).sum() or 0)
-        if n:
-            found += n
-            columns.append(name)
-    if found != total:
-        raise NeedsExactRead(f"{total} line breaks in the batch's cells, but {found} found")
-    return columns
+def _total(counts: pl.Expr) -> pl.Expr:
+    """The sum of a column of per-cell counts, in 64 bits (polars would sum 32-bit counts in 32 bits)."""
+    return counts.cast(pl.Int64).sum()
 
 
 def _sum(frame: pl.DataFrame, fields: list[str], text: str) -> int:
-    """How often text occurs in all cells of the frame."""
-    if frame.height == 0:
+    """How often text occurs in the given columns' cells."""
+    if frame.height == 0 or not fields:
         return 0
     return int(frame.select(pl.sum_horizontal(
-        pl.col(name).str.count_matches(text, literal=True).sum() for name in fields)).item() or 0)
+        _total(pl.col(name).str.count_matches(text, literal=True)) for name in fields)).item() or 0)
 
 
 def stream_table(path: Path, fields: list[str], resource: str, file: str, totals: StreamTotals,
@@ -183,21 +201,17 @@ def stream_table(path: Path, fields: list[str], resource: str, file: str, totals
     header, _ = next(batches)
     totals.newlines = header.count(b"\n")
     totals.crlf = header.count(b"\r\n")
-    for data, _offset in batches:
+    for data, quotes in batches:
         if b"\x00" in data:
             line = totals.newlines + data.count(b"\n", 0, data.index(b"\x00")) + 1
             raise TableUnreadable(Finding("S01", NUL_MESSAGE, resource, file, line))
         # every batch but the last ends with a line break, so the next record starts on the next line
-        frame, breaks = parse_batch(data, fields, first_line=totals.newlines + 1)
-        totals.newlines += frame.height - (0 if data.endswith(b"\n") else 1) + breaks
-        totals.newlines_in_cells += breaks
-        if b"\r" in data:
-            crlf = data.count(b"\r\n")
-            if data.count(b"\r") != crlf:  # the csv module ends a record at a lone CR; polars would not
-                raise NeedsExactRead("a carriage return that is not part of a CRLF")
-            totals.crlf += crlf
-            if breaks:
-                totals.crlf_in_cells += _sum(frame, fields, "\r\n")
+        parsed = parse_batch(data, fields, first_line=totals.newlines + 1, quotes=quotes)
+        frame = parsed.frame
+        totals.newlines += frame.height - (0 if data.endswith(b"\n") else 1) + parsed.breaks
+        totals.newlines_in_cells += parsed.breaks
+        totals.crlf += parsed.crlf
+        totals.crlf_in_cells += parsed.crlf_in_cells
         totals.rows += frame.height
         if totals.rows > limits.MAX_ROWS:
             raise TableUnreadable(Finding(

@@ -7,7 +7,7 @@ Another part is the model, decorator and schema-inference modules that `pandera.
 the first validation, pandera's data-synthesis strategies, which import hypothesis (~0.1 s) where installed.
 
 This module imports only the pieces validation uses (Check, Column, DataFrameSchema, errors, the built-in
-polars checks), while numpy, pandas and hypothesis are reported missing to pandera (to its __init__, its
+polars checks, and the check backend that `opimpact.screen` evaluates checks through), while numpy, pandas and hypothesis are reported missing to pandera (to its __init__, its
 strategies module, and the probe for its pandas API that it would otherwise make at the first validation,
 whose answer it caches). The block is lifted right after; polars is
 imported first so it still sees numpy, and a module already imported is used as is. If anything goes wrong,
@@ -43,6 +43,9 @@ def _import_lean():
         from pandera.api.checks import Check
         from pandera.api.polars.components import Column
         from pandera.api.polars.container import DataFrameSchema
+        from pandera.api.polars.types import PolarsData
+        from pandera.backends.polars.checks import PolarsCheckBackend
+        from pandera.constants import CHECK_OUTPUT_KEY
 
         try:  # pandera probes for its pandas API again at the first validation; answer it now, once
             from pandera.backends.register_checks import _load_get_backend_types_from_mro
@@ -53,16 +56,19 @@ def _import_lean():
     finally:
         if blocker is not None:
             sys.meta_path.remove(blocker)
-    return Check, Column, DataFrameSchema, errors
+    return Check, Column, DataFrameSchema, errors, PolarsData, PolarsCheckBackend, CHECK_OUTPUT_KEY
 
 
 try:
-    Check, Column, DataFrameSchema, errors = _import_lean()
+    Check, Column, DataFrameSchema, errors, PolarsData, PolarsCheckBackend, CHECK_OUTPUT_KEY = _import_lean()
 except ImportError:  # a pandera whose layout differs: take the documented entry point
     for _name in [m for m in sys.modules if m == "pandera" or m.startswith("pandera.")]:
         del sys.modules[_name]
     import pandera.polars as _pa
+    from pandera.api.polars.types import PolarsData
+    from pandera.backends.polars.checks import PolarsCheckBackend
+    from pandera.constants import CHECK_OUTPUT_KEY
 
     Check, Column, DataFrameSchema, errors = _pa.Check, _pa.Column, _pa.DataFrameSchema, _pa.errors
 
-__all__ = ["Check", "Column", "DataFrameSchema", "errors"]
+__all__ = ["CHECK_OUTPUT_KEY", "Check", "Column", "DataFrameSchema", "PolarsCheckBackend", "PolarsData", "errors"]

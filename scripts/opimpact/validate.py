@@ -18,6 +18,7 @@ from .dates import latest_possible
 from .fieldtypes import cast_columns, cast_frame, type_findings
 from .package import Package, Resource, UnreadableInput, open_package, resolve_inside
 from .report import Finding, Report, shorten
+from .screen import failing_columns, repeated_columns
 from .tables import ROW, NeedsExactRead, RawTable, TableUnreadable, read_raw_table
 
 __all__ = ["validate_package", "validate_loaded", "load_typed_tables", "UnreadableInput"]
@@ -56,10 +57,20 @@ def validate_loaded(package: Package, archive: str | os.PathLike | None = None, 
     context = Context(archive=Path(archive) if archive is not None else None,
                       texts={} if archive is not None else None)
     runs = {}
-    with pl.Config(engine_affinity="in-memory"):  # many small queries: the in-memory engine starts quicker
-        for name in _check_order(package):
-            runs[name] = _check_table(package, package.resources[name], context, max_per_rule)
-            _share(package, name, runs[name], context)
+    order = _check_order(package)
+    # batched tables start reading at once: their first batches are parsed while earlier tables are checked
+    prefetched = {name: _start_reading(package.resources[name]) for name in order
+                  if not _read_whole(package.resources[name])}
+    try:
+        with pl.Config(engine_affinity="in-memory"):  # many small queries: the in-memory engine starts quicker
+            for name in order:
+                runs[name] = _check_table(package, package.resources[name], context, max_per_rule,
+                                          prefetched.get(name))
+                _share(package, name, runs[name], context)
+    finally:
+        for raw in prefetched.values():
+            if raw.batches is not None:
+                raw.batches.close()
     for name in package.resources:
         report.extend(runs[name].raw_findings)
         if runs[name].rows is not None:
@@ -128,9 +139,22 @@ def _check_order(package: Package) -> list[str]:
     return order
 
 
-def _check_table(package: Package, resource: Resource, context: Context, max_per_rule: int) -> TableRun:
-    whole = resource.name in WHOLE_TABLES or _references_itself(resource)
-    raw = read_raw_table(resource, batch_bytes=None if whole else BATCH_BYTES)
+def _read_whole(resource: Resource) -> bool:
+    return resource.name in WHOLE_TABLES or _references_itself(resource)
+
+
+def _start_reading(resource: Resource) -> RawTable:
+    """The table read in batches, one ahead, by a thread that starts now."""
+    raw = read_raw_table(resource, batch_bytes=BATCH_BYTES)
+    if raw.batches is not None:
+        raw.batches = ReadAhead(raw.batches)
+    return raw
+
+
+def _check_table(package: Package, resource: Resource, context: Context, max_per_rule: int,
+                 raw: RawTable | None = None) -> TableRun:
+    """Check one table: raw, when given, is its batched read under way; otherwise it is read whole."""
+    raw = raw if raw is not None else read_raw_table(resource)
     try:
         return _check_frames(package, resource, raw, context, max_per_rule)
     except NeedsExactRead:  # met part-way through a batched read: start again with the exact reader
@@ -148,8 +172,8 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
     name, schema, file = resource.name, resource.schema, resource.rel_path
     positions = {f["name"]: i for i, f in enumerate(schema["fields"])}
     keep = _kept_fields(package, name, schema)
-    kept, rows, whole, checks, batch_schema = [], 0, None, [], None
-    for frame in _read_ahead(raw.batches) if raw.batches is not None else [raw.frame]:
+    kept, rows, whole, checks, batch_schema, repeated = [], 0, None, [], None, []
+    for frame in raw.batches if raw.batches is not None else [raw.frame]:
         typed, bad = cast_columns(frame, schema)
         if batch_schema is None:
             if _references_itself(resource):  # read in one piece: its own keys are known now
@@ -160,10 +184,12 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
                       + rules.ceiling_checks(name) + rules.publication_checks(name, schema)
                       + rules.provenance_checks(name, context.texts))
             batch_schema = rules.build_schema(name, schema, checks, unique=False)
+            repeated = repeated_columns(typed.select(resource.field_names))  # judged on the first batch
         for field_name, found, count in type_findings(frame, bad, schema, name, file, max_per_rule):
             groups.add((0, positions[field_name], 0, 0), found, count)
         frame_in_context = _with_context(name, typed, context.published, context.texts, context.archive)
-        _add_pandera_failures(groups, batch_schema, frame_in_context, checks, schema, name, file, bad, positions)
+        _add_pandera_failures(groups, batch_schema, frame_in_context, checks, schema, name, file, bad, positions,
+                              repeated)
         kept.append(typed.select(*keep, ROW).with_columns(
             bad[f].alias(f"__bad:{f}") for f in keep if f in bad.columns))
         rows += typed.height
@@ -176,47 +202,53 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
     return TableRun(raw.findings, groups, rows, whole, keys)
 
 
-def _read_ahead(batches: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """The batches, read one ahead in a thread: the next batch is parsed while this one is checked.
+class ReadAhead:
+    """A table's batches, read one ahead by a thread that starts at once.
 
-    polars releases the GIL, so on two cores reading and checking overlap. An exception in the reader
-    (NeedsExactRead, OSError) is raised here, at the batch where it happened.
+    polars releases the GIL, so on two cores the next batch is parsed while this one is checked, and a
+    table's first batches are parsed while the tables before it are checked. An exception in the reader
+    (NeedsExactRead, OSError) is raised by the iteration, at the batch where it happened.
     """
-    ready: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    done = object()
 
-    def hand_over(item: tuple) -> bool:
-        while not stop.is_set():
+    _DONE = object()
+
+    def __init__(self, batches: Iterator[pl.DataFrame]) -> None:
+        self._ready: queue.Queue = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(batches,), name="opimpact-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _hand_over(self, item: tuple) -> bool:
+        while not self._stop.is_set():
             try:
-                ready.put(item, timeout=0.1)
+                self._ready.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def read() -> None:
+    def _read(self, batches: Iterator[pl.DataFrame]) -> None:
         try:
             for batch in batches:
-                if not hand_over((batch, None)):
+                if not self._hand_over((batch, None)):
                     return
-            hand_over((done, None))
+            self._hand_over((self._DONE, None))
         except BaseException as exc:  # handed to the consumer, which raises it
-            hand_over((done, exc))
+            self._hand_over((self._DONE, exc))
 
-    reader = threading.Thread(target=read, name="opimpact-read-ahead", daemon=True)
-    reader.start()
-    try:
+    def __iter__(self) -> Iterator[pl.DataFrame]:
         while True:
-            batch, error = ready.get()
+            batch, error = self._ready.get()
             if error is not None:
                 raise error
-            if batch is done:
+            if batch is self._DONE:
                 return
             yield batch
-    finally:
-        stop.set()
-        reader.join()
+
+    def close(self) -> None:
+        """Stop the reader (at the next batch) and wait for it."""
+        self._stop.set()
+        self._thread.join()
 
 
 def _kept_fields(package: Package, name: str, schema: dict) -> list[str]:
@@ -361,20 +393,27 @@ def read_archive_texts(package: Package, tables: dict[str, TypedTable], archive:
 
 
 def _add_pandera_failures(groups: FindingGroups, pandera_schema, frame: pl.DataFrame, checks: list[rules.RuleCheck],
-                          schema: dict, resource: str, file: str, bad: pl.DataFrame, positions: dict[str, int]) -> None:
+                          schema: dict, resource: str, file: str, bad: pl.DataFrame, positions: dict[str, int],
+                          repeated: list[str] = ()) -> None:
     """Validate frame with a pandera schema; add each check's failures to groups, counted in polars.
 
-    Only the first findings of each check become Finding objects. A failure in a cell that failed its type
-    (bad), or an X rule failing in a row with a type error, follows from that type error and is left out.
+    The screen first finds the columns that may fail (checking the repeated columns once per distinct
+    value); pandera validates those only. Only the first findings of each check become Finding objects. A
+    failure in a cell that failed its type (bad), or an X rule failing in a row with a type error, follows
+    from that type error and is left out.
     """
-    failures = _pandera_failure_cases(pandera_schema, frame)
+    by_field: dict[str, list[rules.RuleCheck]] = {}
+    for check in checks:  # in the order build_schema gives each column its checks
+        by_field.setdefault(check.field, []).append(check)
+    value_wise = {name: [check.value_wise for check in found] for name, found in by_field.items()}
+    suspect = failing_columns(pandera_schema, frame, value_wise, repeated)
+    if not suspect:
+        return
+    failures = _pandera_failure_cases(_columns_of(pandera_schema, suspect), frame)
     if failures is None:
         return
     failures = failures.filter((pl.col("schema_context") == "Column") & pl.col("index").is_not_null())
     primary = set(rules._as_list(schema.get("primaryKey")))
-    by_field: dict[str, list[rules.RuleCheck]] = {}
-    for check in checks:
-        by_field.setdefault(check.field, []).append(check)
     row_has_bad = bad.select(pl.any_horizontal(pl.all())).to_series() if bad.width else None
     for (column, check, number), part in failures.group_by(["column", "check", "check_number"], maintain_order=True):
         rule_check = _rule_check_of(check, number, column, by_field)
@@ -400,6 +439,14 @@ def _add_pandera_failures(groups: FindingGroups, pandera_schema, frame: pl.DataF
 
 
 PARALLEL_ROWS = 50_000  # from this many rows, a schema's columns are validated in two threads
+
+
+def _columns_of(pandera_schema, names: list[str]):
+    """The schema cut down to the named columns, in its own order (each column validates on its own)."""
+    if pandera_schema.unique or len(names) == len(pandera_schema.columns):  # a multi-column rule: keep it whole
+        return pandera_schema
+    columns = {name: column for name, column in pandera_schema.columns.items() if name in set(names)}
+    return rules.pa.DataFrameSchema(columns, strict=False, name=pandera_schema.name)
 
 
 def _pandera_failure_cases(pandera_schema, frame: pl.DataFrame) -> pl.DataFrame | None:
