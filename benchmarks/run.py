@@ -10,7 +10,7 @@ peak memory with /usr/bin/time -v (or, where that is missing, getrusage(RUSAGE_C
 
 Also measured in the same run: the shipped package and `opimpact --help`; a 1M-row package with 100,000 bad
 cells and every rule's seeded defect (time, and the report compared with the seeded findings); the engine as
-it was before the performance work (git commit BASELINE_COMMIT), the current engine with single optimisations
+it was at each commit of BASELINES, the current engine with single optimisations
 switched off, and micro-benchmarks of each replaced expression (old and new on the same 1M-row data).
 Writes benchmarks/RESULTS.md and benchmarks/RESULTS.json. Not a test: it never runs under pytest.
 """
@@ -38,7 +38,8 @@ sys.path.insert(0, str(HERE))
 import generate  # noqa: E402  (benchmarks/ is not a package)
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
-BASELINE_COMMIT = "48cd662"  # the validate engine before the performance work (pyarrow, pandera.polars, whole tables)
+# Earlier engines, run on the same packages: what the performance work bought
+BASELINES = {"48cd662": "before the performance work", "e4669c0": "as released in 1.0.0"}
 FRICTIONLESS_UP_TO = 1_000_000  # frictionless at 10M rows would take ~5 minutes a run: skipped
 BAD_CELLS = 100_000
 TIME_BIN = "/usr/bin/time"
@@ -48,12 +49,19 @@ RAISED_LIMIT = ("import sys; from opimpact import limits; limits.MAX_FILE_BYTES 
                 "from opimpact.cli import cli; sys.argv[0] = 'opimpact'; cli()")
 # Runs the CLI with one optimisation switched off (the patch is prepended).
 PATCHED = "import sys\n{patch}\nfrom opimpact.cli import cli\nsys.argv[0] = 'opimpact'\ncli()"
+# Reading in the consumer's thread: the same iteration, without the thread.
+IN_LINE = ("import opimpact.validate as v, opimpact.csvstream as c\n"
+           "class InLine:\n"
+           "    def __init__(self, items, name=None): self.items = items\n"
+           "    def __iter__(self): return iter(self.items)\n"
+           "    def close(self): getattr(self.items, 'close', lambda: None)()\n"
+           "v.ReadAhead = c.ReadAhead = InLine")
 ABLATIONS = {
     "all optimisations (as shipped)": "",
-    "without the read-ahead thread": "import opimpact.validate as v; v._read_ahead = lambda batches: batches",
-    "without checks in two threads": "import opimpact.validate as v; v.PARALLEL_ROWS = 10**12",
-    "without either thread": ("import opimpact.validate as v; v._read_ahead = lambda batches: batches; "
-                              "v.PARALLEL_ROWS = 10**12"),
+    "without the read-ahead threads": IN_LINE,
+    "without the screen (pandera validates every column)": (
+        "import opimpact.validate as v; v.failing_columns = lambda schema, *args: list(schema.columns)"),
+    "without distinct-value checks": "import opimpact.validate as v; v.repeated_columns = lambda frame: []",
     "batches of 32 MiB (not 128)": "import opimpact.validate as v; v.BATCH_BYTES = 32 << 20",
     "one batch per table (no batching)": "import opimpact.validate as v; v.BATCH_BYTES = 1 << 40",
 }
@@ -103,7 +111,7 @@ def measure(command: list[str], runs: Runs, env: dict | None = None, cwd: Path |
             wrapped = [sys.executable, "-c", _RUSAGE_WRAPPER, timing.name, *command]
         with open(stdout, "wb") if stdout else contextlib.nullcontext(subprocess.DEVNULL) as out:
             start = time.perf_counter()
-            done = subprocess.run(wrapped, stdout=out, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
+            done = subprocess.run(wrapped, stdout=out, stderr=subprocess.DEVNULL, env=env or clean_env(), cwd=cwd)
             runs.walls.append(time.perf_counter() - start)
         runs.codes.append(done.returncode)
         runs.peaks.append(_peak_mb(Path(timing.name).read_text()))
@@ -122,9 +130,19 @@ def _peak_mb(report: str) -> float:
     return float("nan")
 
 
+def clean_env() -> dict[str, str]:
+    """The environment, less PYTHONDONTWRITEBYTECODE: every tool runs from compiled bytecode, as on a usual
+    machine, not compiling its modules anew in each process."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def interleaved(commands: dict[str, dict], reps: int) -> dict[str, Runs]:
-    """Run each command reps times, one of each per repetition, so load changes hit all alike."""
+    """Run each command reps times, one of each per repetition, so load changes hit all alike. With several
+    repetitions, each command runs once untimed first (bytecode and page caches warm, as hyperfine's
+    --warmup)."""
     results = {key: Runs(key) for key in commands}
+    for key, spec in commands.items() if reps > 1 else ():
+        measure(spec["cmd"], Runs(key), env=spec.get("env"), cwd=spec.get("cwd"))
     for _ in range(reps):
         for key, spec in commands.items():
             measure(spec["cmd"], results[key], env=spec.get("env"), cwd=spec.get("cwd"))
@@ -187,13 +205,13 @@ def csv_megabytes(package_dir: Path) -> float:
     return sum(p.stat().st_size for p in (package_dir / "data").glob("*.csv")) / 1e6
 
 
-def baseline_engine() -> Path | None:
-    """The opimpact package at BASELINE_COMMIT, unpacked under out/ (None without git)."""
-    dest = OUT / f"baseline-{BASELINE_COMMIT}"
+def baseline_engine(commit: str) -> Path | None:
+    """The opimpact package at commit, unpacked under out/ (None without git)."""
+    dest = OUT / f"baseline-{commit}"
     if (dest / "opimpact" / "validate.py").is_file():
         return dest
     try:
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", BASELINE_COMMIT, "scripts/opimpact"],
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "scripts/opimpact"],
                                  check=True, capture_output=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
@@ -293,18 +311,20 @@ def changes_run(skip: set[str]) -> dict:
     pkg, _ = package("1m", 1_000_000)
     commands = {}
     if "baseline" not in skip:
-        engine = baseline_engine()
-        if engine is not None:
-            env = {**os.environ, "PYTHONPATH": str(engine)}
-            small, _ = package("100k", 100_000)
-            code = "import sys; from opimpact.cli import cli; sys.argv[0] = 'opimpact'; cli()"
-            commands[f"engine before the work ({BASELINE_COMMIT}), 1M"] = {
+        small, _ = package("100k", 100_000)
+        code = "import sys; from opimpact.cli import cli; sys.argv[0] = 'opimpact'; cli()"
+        for commit, label in BASELINES.items():
+            engine = baseline_engine(commit)
+            if engine is None:
+                continue
+            env = {**clean_env(), "PYTHONPATH": str(engine)}
+            commands[f"engine {label} ({commit}), 1M"] = {
                 "cmd": [sys.executable, "-c", code, "validate", str(pkg)], "env": env}
-            commands[f"engine before the work ({BASELINE_COMMIT}), shipped package"] = {
+            commands[f"engine {label} ({commit}), shipped package"] = {
                 "cmd": [sys.executable, "-c", code, "validate", "."], "env": env, "cwd": REPO}
-            commands[f"engine before the work ({BASELINE_COMMIT}), 100k"] = {
+            commands[f"engine {label} ({commit}), 100k"] = {
                 "cmd": [sys.executable, "-c", code, "validate", str(small)], "env": env}
-            commands["current engine, 100k"] = {"cmd": opimpact_cmd(small)}
+        commands["current engine, 100k"] = {"cmd": opimpact_cmd(small)}
     if "ablation" not in skip:
         for label, patch in ABLATIONS.items():
             commands[f"1M, {label}"] = {"cmd": [sys.executable, "-c", PATCHED.format(patch=patch), "validate", str(pkg)]}

@@ -7,17 +7,22 @@ Another part is the model, decorator and schema-inference modules that `pandera.
 the first validation, pandera's data-synthesis strategies, which import hypothesis (~0.1 s) where installed.
 
 This module imports only the pieces validation uses (Check, Column, DataFrameSchema, errors, the built-in
-polars checks, and the check backend that `opimpact.screen` evaluates checks through), while numpy, pandas and hypothesis are reported missing to pandera (to its __init__, its
-strategies module, and the probe for its pandas API that it would otherwise make at the first validation,
-whose answer it caches). The block is lifted right after; polars is
-imported first so it still sees numpy, and a module already imported is used as is. If anything goes wrong,
-it falls back to the plain `import pandera.polars`.
+polars checks, and the check backend that `opimpact.screen` evaluates checks through), while numpy, pandas
+and hypothesis are reported missing to pandera (to its __init__, its strategies module, and the probe for
+its pandas API that it would otherwise make at the first validation, whose answer it caches). The block
+holds for the importing thread only and is lifted right after; polars is imported first so it still sees
+numpy, and a module already imported is used as is. If anything goes wrong, it falls back to the plain
+`import pandera.polars`.
+
+The import happens at the first use of one of these names, not when this module is imported: validate
+starts reading the tables first, so the files are parsed while pandera loads.
 """
 
 from __future__ import annotations
 
 import importlib.abc
 import sys
+import threading
 
 import polars  # noqa: F401  (imported before the block below, so polars' optional-dependency probes see numpy)
 
@@ -25,8 +30,11 @@ _HIDDEN = ("numpy", "pandas", "hypothesis")
 
 
 class _HideFromPandera(importlib.abc.MetaPathFinder):
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()  # other threads (a reader counting bytes with numpy) see everything
+
     def find_spec(self, name, path=None, target=None):
-        if name in _HIDDEN:
+        if name in _HIDDEN and threading.get_ident() == self.thread:
             raise ModuleNotFoundError(f"No module named '{name}'", name=name)
         return None
 
@@ -59,16 +67,29 @@ def _import_lean():
     return Check, Column, DataFrameSchema, errors, PolarsData, PolarsCheckBackend, CHECK_OUTPUT_KEY
 
 
-try:
-    Check, Column, DataFrameSchema, errors, PolarsData, PolarsCheckBackend, CHECK_OUTPUT_KEY = _import_lean()
-except ImportError:  # a pandera whose layout differs: take the documented entry point
-    for _name in [m for m in sys.modules if m == "pandera" or m.startswith("pandera.")]:
-        del sys.modules[_name]
-    import pandera.polars as _pa
+def _import_plain():
+    """The documented entry point, for a pandera whose layout differs."""
+    for name in [m for m in sys.modules if m == "pandera" or m.startswith("pandera.")]:
+        del sys.modules[name]
+    import pandera.polars as pa
     from pandera.api.polars.types import PolarsData
     from pandera.backends.polars.checks import PolarsCheckBackend
     from pandera.constants import CHECK_OUTPUT_KEY
 
-    Check, Column, DataFrameSchema, errors = _pa.Check, _pa.Column, _pa.DataFrameSchema, _pa.errors
+    return pa.Check, pa.Column, pa.DataFrameSchema, pa.errors, PolarsData, PolarsCheckBackend, CHECK_OUTPUT_KEY
 
-__all__ = ["CHECK_OUTPUT_KEY", "Check", "Column", "DataFrameSchema", "PolarsCheckBackend", "PolarsData", "errors"]
+
+# in the order _import_lean and _import_plain return them
+_NAMES = ["Check", "Column", "DataFrameSchema", "errors", "PolarsData", "PolarsCheckBackend", "CHECK_OUTPUT_KEY"]
+
+
+def __getattr__(name: str):
+    """Import pandera at the first use of one of its names (PEP 562)."""
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        found = _import_lean()
+    except ImportError:
+        found = _import_plain()
+    globals().update(zip(_NAMES, found, strict=True))
+    return globals()[name]

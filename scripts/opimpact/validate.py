@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
-import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +14,7 @@ from . import checks as rules
 from .dates import latest_possible
 from .fieldtypes import cast_columns, cast_frame, type_findings
 from .package import Package, Resource, UnreadableInput, open_package, resolve_inside
+from .readahead import ReadAhead
 from .report import Finding, Report, shorten
 from .screen import failing_columns, repeated_columns
 from .tables import ROW, NeedsExactRead, RawTable, TableUnreadable, read_raw_table
@@ -200,55 +198,6 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
         flags = keys.select(pl.col(c).alias(c.removeprefix("__bad:")) for c in keys.columns if c.startswith("__bad:"))
         _add_pandera_failures(groups, unique, keys, [], schema, name, file, flags, positions)
     return TableRun(raw.findings, groups, rows, whole, keys)
-
-
-class ReadAhead:
-    """A table's batches, read one ahead by a thread that starts at once.
-
-    polars releases the GIL, so on two cores the next batch is parsed while this one is checked, and a
-    table's first batches are parsed while the tables before it are checked. An exception in the reader
-    (NeedsExactRead, OSError) is raised by the iteration, at the batch where it happened.
-    """
-
-    _DONE = object()
-
-    def __init__(self, batches: Iterator[pl.DataFrame]) -> None:
-        self._ready: queue.Queue = queue.Queue(maxsize=1)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(batches,), name="opimpact-read-ahead", daemon=True)
-        self._thread.start()
-
-    def _hand_over(self, item: tuple) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._ready.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _read(self, batches: Iterator[pl.DataFrame]) -> None:
-        try:
-            for batch in batches:
-                if not self._hand_over((batch, None)):
-                    return
-            self._hand_over((self._DONE, None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self._hand_over((self._DONE, exc))
-
-    def __iter__(self) -> Iterator[pl.DataFrame]:
-        while True:
-            batch, error = self._ready.get()
-            if error is not None:
-                raise error
-            if batch is self._DONE:
-                return
-            yield batch
-
-    def close(self) -> None:
-        """Stop the reader (at the next batch) and wait for it."""
-        self._stop.set()
-        self._thread.join()
 
 
 def _kept_fields(package: Package, name: str, schema: dict) -> list[str]:
