@@ -41,6 +41,16 @@ def test_generated_package_is_valid_with_its_archive(tmp_path):
     assert report["rows"]["events"] == EVENTS and report["rows"]["quotes"] == EVENTS // 10
 
 
+def test_frictionless_finds_the_generated_package_valid(tmp_path):
+    """The comparison is fair only if frictionless validates the same package to the end and finds it valid."""
+    from frictionless import validate as frictionless_validate
+
+    dest = tmp_path / "valid"
+    generate.generate(dest, EVENTS)
+    report = frictionless_validate(str(dest / "datapackage.json"))
+    assert report.valid, report.flatten(["rowNumber", "fieldName", "type", "note"])[:5]
+
+
 @pytest.mark.parametrize("with_archive", [False, True])
 def test_seeded_defects_are_reported_exactly(seeded, with_archive):
     dest, manifest = seeded
