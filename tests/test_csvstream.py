@@ -12,9 +12,11 @@ import io
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from opimpact import csvstream
 from opimpact.csvstream import NeedsExactRead, TableUnreadable
 from opimpact.package import Resource
 from opimpact.tables import ROW, read_raw_table
@@ -109,3 +111,12 @@ def test_a_short_row_sends_the_file_to_the_exact_reader(tmp_path):
     raw = read_raw_table(resource)
     assert [(f.rule, f.row, f.field) for f in raw.findings] == [("S03", 3, "note")]
     assert raw.frame[ROW].to_list() == [2]
+
+
+@settings(max_examples=200)
+@given(data=st.binary(max_size=300), chunk=st.sampled_from([1, 7, 64, 1 << 22]), numpy=st.booleans())
+def test_count_bytes_counts_as_bytes_count(data, chunk, numpy):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(csvstream, "_NUMPY_FROM", 0 if numpy else 1 << 20)
+        patch.setattr(csvstream, "_COUNT_CHUNK", chunk)
+        assert csvstream.count_bytes(data, b'"\n') == (data.count(b'"'), data.count(b"\n"))

@@ -21,8 +21,8 @@ class ReadAhead(Generic[T]):
 
     _DONE = object()
 
-    def __init__(self, batches: Iterator[T], name: str = "opimpact-read-ahead") -> None:
-        self._ready: queue.Queue = queue.Queue(maxsize=1)
+    def __init__(self, batches: Iterator[T], name: str = "opimpact-read-ahead", depth: int = 1) -> None:
+        self._ready: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._source = batches
         self._thread = threading.Thread(target=self._read, args=(batches,), name=name, daemon=True)
@@ -57,7 +57,8 @@ class ReadAhead(Generic[T]):
         """Stop the producer (at its next item), wait for it, and close the source (a generator's files)."""
         self._stop.set()
         with contextlib.suppress(queue.Empty):
-            self._ready.get_nowait()  # wakes a producer waiting to hand over an item
+            while True:
+                self._ready.get_nowait()  # wakes a producer waiting to hand over an item
         self._thread.join()
         close = getattr(self._source, "close", None)
         if close is not None:
