@@ -62,7 +62,7 @@ ABLATIONS = {
     "without the screen (pandera validates every column)": (
         "import opimpact.validate as v; v.failing_columns = lambda schema, *args: list(schema.columns)"),
     "without distinct-value checks": "import opimpact.validate as v; v.repeated_columns = lambda frame: []",
-    "batches of 32 MiB (not 128)": "import opimpact.validate as v; v.BATCH_BYTES = 32 << 20",
+    "batches of 128 MiB (not 32)": "import opimpact.validate as v; v.BATCH_BYTES = 128 << 20",
     "one batch per table (no batching)": "import opimpact.validate as v; v.BATCH_BYTES = 1 << 40",
 }
 

@@ -36,7 +36,7 @@ def validate_package(target: str | os.PathLike, archive: str | os.PathLike | Non
         return validate_loaded(package, archive=archive, max_per_rule=max_per_rule)
 
 
-BATCH_BYTES = 128 << 20  # CSV bytes read and checked at a time: memory follows the batch, not the table
+BATCH_BYTES = 32 << 20  # CSV bytes read and checked at a time: memory follows the batch, not the table
 # Checked in one piece: the other tables' context comes from sources, and X03 compares each personnel count
 # with every ceiling of its table.
 WHOLE_TABLES = ("sources", "personnel_levels")
