@@ -22,7 +22,7 @@ from opimpact.csvstream import StreamTotals, stream_table
 from opimpact.fieldtypes import TYPE_HINTS, cast_columns, parsed
 from opimpact.package import open_package
 from opimpact.report import Finding, Report, shorten
-from opimpact.screen import failing_columns, repeated_columns
+from opimpact.screen import failing_checks, repeated_columns
 from opimpact.tables import ROW
 from opimpact.validate import FindingGroups, TypedTable, read_archive_texts
 
@@ -152,8 +152,8 @@ def main(package_dir: str) -> list[dict]:
                 "pandera validates every column, check by check (two threads)",
                 "one polars query for all checks, repeated columns on their distinct values; pandera not called",
                 lambda: validate._pandera_failure_cases(batch_schema, typed),
-                lambda: failing_columns(batch_schema, typed, value_wise, repeated),
-                lambda a, b: a is None and b == [])
+                lambda: failing_checks(batch_schema, typed, value_wise, repeated),
+                lambda a, b: a is None and b == {})
         quotes = pl.read_csv(package.resources["quotes"].path, infer_schema=False, columns=["event_id"])
         ids = typed["event_id"]
         compare("F09: 100k quotes.event_id against 1M event IDs", "unique() of the IDs, then is_in(implode())",

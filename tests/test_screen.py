@@ -1,5 +1,5 @@
-"""The screen must name exactly the columns where pandera finds a failure, so that validating only those
-columns gives the report that validating every column would."""
+"""The screen must name exactly the checks where pandera finds a failure, so that validating only those
+gives the report that validating every column and check would."""
 
 from __future__ import annotations
 
@@ -67,35 +67,48 @@ def event_frames(draw) -> pl.DataFrame:
     return typed.with_columns(latest[checks.PUBLISHED_LATEST])
 
 
-def pandera_failing(frame: pl.DataFrame) -> set[str]:
+def pandera_failing(frame: pl.DataFrame) -> dict[str, set]:
+    """Each column pandera fails, with the numbers of its failing checks (None for required or dtype)."""
     failures = validate._pandera_failure_cases(SCHEMA, frame)
-    return set() if failures is None else set(failures["column"].drop_nulls().to_list())
+    found: dict[str, set] = {}
+    for column, number in ([] if failures is None else failures.select("column", "check_number").iter_rows()):
+        if column is not None:
+            found.setdefault(column, set()).add(number)
+    return found
 
 
 @settings(max_examples=200, deadline=None)
 @given(frame=event_frames(), by_value=st.sets(st.sampled_from(list(CELLS))))
-def test_screen_names_exactly_the_columns_pandera_fails(frame, by_value):
-    assert set(screen.failing_columns(SCHEMA, frame, VALUE_WISE, by_value)) == pandera_failing(frame)
+def test_screen_names_exactly_the_checks_pandera_fails(frame, by_value):
+    screened = screen.failing_checks(SCHEMA, frame, VALUE_WISE, by_value)
+    expected = pandera_failing(frame)
+    assert set(screened) == set(expected)
+    for column, numbers in screened.items():
+        if numbers is not None:  # a column failing only checks: exactly those, and no required or dtype failure
+            assert set(numbers) == expected[column]
 
 
 def test_a_clean_frame_passes_and_one_bad_cell_names_its_column():
     clean = pl.DataFrame({name: [values[0]] * 3 for name, values in CELLS.items()}).with_row_index(ROW, offset=2)
     typed, _ = cast_columns(clean.with_columns(pl.col(ROW).cast(pl.Int64)), EVENTS)
     typed = typed.with_columns(pl.lit(None, dtype=pl.Date).alias(checks.PUBLISHED_LATEST))
-    assert screen.failing_columns(SCHEMA, typed, VALUE_WISE, list(CELLS)) == []
+    assert screen.failing_checks(SCHEMA, typed, VALUE_WISE, list(CELLS)) == {}
     bad = typed.with_columns(pl.Series("country", ["IRQ", "Iraq", "IRQ"]))
-    assert screen.failing_columns(SCHEMA, bad, VALUE_WISE, ["country"]) == ["country"]
+    pattern = next(i for i, check in enumerate(SCHEMA.columns["country"].checks) if check.name == "str_matches")
+    assert screen.failing_checks(SCHEMA, bad, VALUE_WISE, ["country"]) == {"country": [pattern]}
+    missing = typed.with_columns(pl.lit(None, dtype=pl.String).alias("summary"))  # required: the whole column
+    assert screen.failing_checks(SCHEMA, missing, VALUE_WISE) == {"summary": None}
 
 
 def test_a_check_that_raises_counts_as_failing():
     broken = checks.pa.Check(lambda data: 1 / 0, name="broken")
     schema = checks.pa.DataFrameSchema({"a": checks.pa.Column(pl.String, checks=[broken])})
-    assert screen.failing_columns(schema, pl.DataFrame({"a": ["x"]}), {}) == ["a"]
+    assert screen.failing_checks(schema, pl.DataFrame({"a": ["x"]}), {}) == {"a": None}
 
 
 def test_a_column_missing_from_the_frame_or_of_another_type_counts_as_failing():
     schema = checks.pa.DataFrameSchema({"a": checks.pa.Column(pl.Int64), "b": checks.pa.Column(pl.String)})
-    assert screen.failing_columns(schema, pl.DataFrame({"a": ["1"]}), {}) == ["a", "b"]
+    assert screen.failing_checks(schema, pl.DataFrame({"a": ["1"]}), {}) == {"a": None, "b": None}
 
 
 def test_repeated_columns_are_those_with_few_distinct_values():
@@ -120,7 +133,7 @@ def test_the_report_is_the_same_without_the_screen(seeded_package, monkeypatch):
         return result.output
 
     screened = report()
-    monkeypatch.setattr(validate, "failing_columns", lambda schema, *args: list(schema.columns))
+    monkeypatch.setattr(validate, "failing_checks", lambda schema, *args: dict.fromkeys(schema.columns))
     assert report() == screened
 
 
@@ -134,8 +147,23 @@ def test_value_wise_checks_on_a_repeated_column_see_its_distinct_values_only():
     schema = checks.pa.DataFrameSchema({"kind": checks.pa.Column(pl.String, checks=[
         checks.pa.Check(short), checks.pa.Check(short), checks.pa.Check(short)])})
     frame = pl.DataFrame({"kind": ["a", "b", "abc"] * 20})
-    assert screen.failing_columns(schema, frame, {"kind": [True, True, False]}, ["kind"]) == ["kind"]
+    assert screen.failing_checks(schema, frame, {"kind": [True, True, False]}, ["kind"]) == {"kind": [0, 1, 2]}
     assert seen == [3, 3, 60]  # the value-wise two on 3 distinct values; the third on every row
     seen.clear()
-    assert screen.failing_columns(schema, frame.head(2), {"kind": [True, True, False]}) == []
+    assert screen.failing_checks(schema, frame.head(2), {"kind": [True, True, False]}) == {}
     assert seen == [2, 2, 2]
+
+
+@settings(max_examples=100, deadline=None)
+@given(frame=event_frames())
+def test_failing_rows_are_the_rows_pandera_reports(frame):
+    suspect = {name: numbers for name, numbers in screen.failing_checks(SCHEMA, frame, VALUE_WISE).items()
+               if numbers is not None}
+    rows = screen.failing_rows(SCHEMA, frame, suspect)
+    if not suspect:
+        assert rows is None
+        return
+    failures = validate._pandera_failure_cases(SCHEMA, frame)
+    reported = set(failures.filter(pl.col("column").is_in(list(suspect)) & pl.col("check_number").is_not_null())
+                   ["index"].to_list())
+    assert set(rows.to_list()) == reported

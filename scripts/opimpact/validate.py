@@ -16,7 +16,7 @@ from .fieldtypes import cast_columns, cast_frame, type_findings
 from .package import Package, Resource, UnreadableInput, open_package, resolve_inside
 from .readahead import ReadAhead
 from .report import Finding, Report, shorten
-from .screen import failing_columns, repeated_columns
+from .screen import failing_checks, failing_rows, repeated_columns
 from .tables import ROW, NeedsExactRead, RawTable, TableUnreadable, read_raw_table
 
 __all__ = ["validate_package", "validate_loaded", "load_typed_tables", "UnreadableInput"]
@@ -36,7 +36,7 @@ def validate_package(target: str | os.PathLike, archive: str | os.PathLike | Non
         return validate_loaded(package, archive=archive, max_per_rule=max_per_rule)
 
 
-BATCH_BYTES = 32 << 20  # CSV bytes read and checked at a time: memory follows the batch, not the table
+BATCH_BYTES = 64 << 20  # CSV bytes read and checked at a time: memory follows the batch, not the table
 # Checked in one piece: the other tables' context comes from sources, and X03 compares each personnel count
 # with every ceiling of its table.
 WHOLE_TABLES = ("sources", "personnel_levels")
@@ -346,7 +346,7 @@ def _add_pandera_failures(groups: FindingGroups, pandera_schema, frame: pl.DataF
                           repeated: list[str] = ()) -> None:
     """Validate frame with a pandera schema; add each check's failures to groups, counted in polars.
 
-    The screen first finds the columns that may fail (checking the repeated columns once per distinct
+    The screen first finds the checks that may fail (checking the repeated columns once per distinct
     value); pandera validates those only. Only the first findings of each check become Finding objects. A
     failure in a cell that failed its type (bad), or an X rule failing in a row with a type error, follows
     from that type error and is left out.
@@ -355,16 +355,24 @@ def _add_pandera_failures(groups: FindingGroups, pandera_schema, frame: pl.DataF
     for check in checks:  # in the order build_schema gives each column its checks
         by_field.setdefault(check.field, []).append(check)
     value_wise = {name: [check.value_wise for check in found] for name, found in by_field.items()}
-    suspect = failing_columns(pandera_schema, frame, value_wise, repeated)
+    suspect = failing_checks(pandera_schema, frame, value_wise, repeated)
     if not suspect:
         return
-    failures = _pandera_failure_cases(_columns_of(pandera_schema, suspect), frame)
+    narrowed, numbers = _narrowed(pandera_schema, suspect)
+    rows = None  # every rule's check answers row by row: pandera need only see the rows that fail
+    if all(found is not None and all(n < len(by_field.get(name, [])) for n in found) for name, found in suspect.items()):
+        rows = failing_rows(pandera_schema, frame, suspect)
+    failures = _pandera_failure_cases(narrowed, frame if rows is None else frame[rows])
     if failures is None:
         return
     failures = failures.filter((pl.col("schema_context") == "Column") & pl.col("index").is_not_null())
+    if rows is not None:  # back to positions in frame
+        failures = failures.with_columns(rows.gather(failures["index"]).alias("index"))
     primary = set(rules._as_list(schema.get("primaryKey")))
     row_has_bad = bad.select(pl.any_horizontal(pl.all())).to_series() if bad.width else None
     for (column, check, number), part in failures.group_by(["column", "check", "check_number"], maintain_order=True):
+        if number is not None and column in numbers:  # the check's number in the full schema
+            number = numbers[column][number]
         rule_check = _rule_check_of(check, number, column, by_field)
         rule, message = _rule_of(check, rule_check, column, primary)
         index = part["index"]
@@ -390,12 +398,23 @@ def _add_pandera_failures(groups: FindingGroups, pandera_schema, frame: pl.DataF
 PARALLEL_ROWS = 50_000  # from this many rows, a schema's columns are validated in two threads
 
 
-def _columns_of(pandera_schema, names: list[str]):
-    """The schema cut down to the named columns, in its own order (each column validates on its own)."""
-    if pandera_schema.unique or len(names) == len(pandera_schema.columns):  # a multi-column rule: keep it whole
-        return pandera_schema
-    columns = {name: column for name, column in pandera_schema.columns.items() if name in set(names)}
-    return rules.pa.DataFrameSchema(columns, strict=False, name=pandera_schema.name)
+def _narrowed(pandera_schema, suspect: dict[str, list[int] | None]) -> tuple:
+    """The schema cut down to the suspect columns, and on each to its failing checks where the screen named
+    them (a column validates on its own, a check within it too); with, for those columns, the full-schema
+    number of each check kept."""
+    if pandera_schema.unique:  # a multi-column rule: keep the schema whole
+        return pandera_schema, {}
+    columns, numbers = {}, {}
+    for name, column in pandera_schema.columns.items():
+        if name not in suspect:
+            continue
+        kept = suspect[name]
+        if kept is None or len(kept) == len(column.checks):
+            columns[name] = column
+        else:
+            columns[name] = column.update_checks([column.checks[i] for i in kept])
+            numbers[name] = kept
+    return rules.pa.DataFrameSchema(columns, strict=False, name=pandera_schema.name), numbers
 
 
 def _pandera_failure_cases(pandera_schema, frame: pl.DataFrame) -> pl.DataFrame | None:
