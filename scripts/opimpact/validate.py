@@ -171,6 +171,7 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
     positions = {f["name"]: i for i, f in enumerate(schema["fields"])}
     keep = _kept_fields(package, name, schema)
     kept, rows, whole, checks, batch_schema, repeated = [], 0, None, [], None, []
+    pending = PendingRows()
     for frame in raw.batches if raw.batches is not None else [raw.frame]:
         typed, bad = cast_columns(frame, schema)
         if batch_schema is None:
@@ -187,11 +188,13 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
             groups.add((0, positions[field_name], 0, 0), found, count)
         frame_in_context = _with_context(name, typed, context.published, context.texts, context.archive)
         _add_pandera_failures(groups, batch_schema, frame_in_context, checks, schema, name, file, bad, positions,
-                              repeated)
+                              repeated, pending)
         kept.append(typed.select(*keep, ROW).with_columns(
             bad[f].alias(f"__bad:{f}") for f in keep if f in bad.columns))
         rows += typed.height
         whole = typed if raw.batches is None else None
+    if batch_schema is not None:
+        flush_pending(groups, pending, batch_schema, checks, schema, name, file, positions)
     keys = pl.concat(kept) if len(kept) > 1 else kept[0]
     unique = rules.uniqueness_schema(name, schema)
     if unique is not None:
@@ -341,33 +344,77 @@ def read_archive_texts(package: Package, tables: dict[str, TypedTable], archive:
     return texts
 
 
+@dataclass
+class PendingRows:
+    """The failing rows of a table's batches so far, kept for one pandera call: pandera's cost is mostly
+    fixed (about 30 ms a call, building its error report), so one call per table, not per batch."""
+
+    frames: list[pl.DataFrame] = field(default_factory=list)
+    bads: list[pl.DataFrame] = field(default_factory=list)
+    checks: dict[str, set[int]] = field(default_factory=dict)
+
+
 def _add_pandera_failures(groups: FindingGroups, pandera_schema, frame: pl.DataFrame, checks: list[rules.RuleCheck],
                           schema: dict, resource: str, file: str, bad: pl.DataFrame, positions: dict[str, int],
-                          repeated: list[str] = ()) -> None:
+                          repeated: list[str] = (), pending: PendingRows | None = None) -> None:
     """Validate frame with a pandera schema; add each check's failures to groups, counted in polars.
 
     The screen first finds the checks that may fail (checking the repeated columns once per distinct
-    value); pandera validates those only. Only the first findings of each check become Finding objects. A
-    failure in a cell that failed its type (bad), or an X rule failing in a row with a type error, follows
-    from that type error and is left out.
+    value); pandera validates those only, and where every such check answers row by row, only on the rows
+    that fail. With pending, those rows wait there for one call per table (flush_pending); a batch that
+    needs pandera on every row first flushes them, so findings keep their order. Only the first findings
+    of each check become Finding objects. A failure in a cell that failed its type (bad), or an X rule
+    failing in a row with a type error, follows from that type error and is left out.
     """
-    by_field: dict[str, list[rules.RuleCheck]] = {}
-    for check in checks:  # in the order build_schema gives each column its checks
-        by_field.setdefault(check.field, []).append(check)
+    by_field = _checks_by_field(checks)
     value_wise = {name: [check.value_wise for check in found] for name, found in by_field.items()}
     suspect = failing_checks(pandera_schema, frame, value_wise, repeated)
     if not suspect:
         return
-    narrowed, numbers = _narrowed(pandera_schema, suspect)
     rows = None  # every rule's check answers row by row: pandera need only see the rows that fail
     if all(found is not None and all(n < len(by_field.get(name, [])) for n in found) for name, found in suspect.items()):
         rows = failing_rows(pandera_schema, frame, suspect)
-    failures = _pandera_failure_cases(narrowed, frame if rows is None else frame[rows])
+    if rows is not None and pending is not None:
+        pending.frames.append(frame[rows])
+        pending.bads.append(bad[rows] if bad.width else bad)
+        for name, found in suspect.items():
+            pending.checks.setdefault(name, set()).update(found)
+        return
+    if pending is not None:
+        flush_pending(groups, pending, pandera_schema, checks, schema, resource, file, positions)
+    _report(groups, pandera_schema, suspect, frame if rows is None else frame[rows],
+            bad if rows is None or not bad.width else bad[rows], by_field, schema, resource, file, positions)
+
+
+def flush_pending(groups: FindingGroups, pending: PendingRows, pandera_schema, checks: list[rules.RuleCheck],
+                  schema: dict, resource: str, file: str, positions: dict[str, int]) -> None:
+    """Validate the rows waiting in pending, in one pandera call, and empty it. A check that failed in one
+    batch passes in the others' rows (the screen evaluated it there), so their union can be validated."""
+    if not pending.frames:
+        return
+    frame = pl.concat(pending.frames)
+    bad = pl.concat(pending.bads) if pending.bads and pending.bads[0].width else pending.bads[0]
+    suspect = {name: sorted(found) for name, found in pending.checks.items()}
+    pending.frames, pending.bads, pending.checks = [], [], {}
+    _report(groups, pandera_schema, suspect, frame, bad, _checks_by_field(checks), schema, resource, file, positions)
+
+
+def _checks_by_field(checks: list[rules.RuleCheck]) -> dict[str, list[rules.RuleCheck]]:
+    by_field: dict[str, list[rules.RuleCheck]] = {}
+    for check in checks:  # in the order build_schema gives each column its checks
+        by_field.setdefault(check.field, []).append(check)
+    return by_field
+
+
+def _report(groups: FindingGroups, pandera_schema, suspect: dict[str, list[int] | None], frame: pl.DataFrame,
+            bad: pl.DataFrame, by_field: dict[str, list[rules.RuleCheck]], schema: dict, resource: str, file: str,
+            positions: dict[str, int]) -> None:
+    """pandera's failures of the suspect checks on frame, added to groups."""
+    narrowed, numbers = _narrowed(pandera_schema, suspect)
+    failures = _pandera_failure_cases(narrowed, frame)
     if failures is None:
         return
     failures = failures.filter((pl.col("schema_context") == "Column") & pl.col("index").is_not_null())
-    if rows is not None:  # back to positions in frame
-        failures = failures.with_columns(rows.gather(failures["index"]).alias("index"))
     primary = set(rules._as_list(schema.get("primaryKey")))
     row_has_bad = bad.select(pl.any_horizontal(pl.all())).to_series() if bad.width else None
     for (column, check, number), part in failures.group_by(["column", "check", "check_number"], maintain_order=True):
