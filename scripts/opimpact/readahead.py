@@ -21,8 +21,8 @@ class ReadAhead(Generic[T]):
 
     _DONE = object()
 
-    def __init__(self, batches: Iterator[T], name: str = "opimpact-read-ahead", depth: int = 1) -> None:
-        self._ready: queue.Queue = queue.Queue(maxsize=depth)
+    def __init__(self, batches: Iterator[T], name: str = "opimpact-read-ahead") -> None:
+        self._ready: queue.Queue = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._source = batches
         self._thread = threading.Thread(target=self._read, args=(batches,), name=name, daemon=True)
