@@ -25,7 +25,7 @@ class ReadAhead(Generic[T]):
         self._ready: queue.Queue = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._source = batches
-        self._thread = threading.Thread(target=self._read, args=(batches,), name=name, daemon=True)
+        self._thread = threading.Thread(target=self._read, name=name, daemon=True)
         self._thread.start()
 
     def _hand_over(self, item: tuple) -> bool:
@@ -35,9 +35,9 @@ class ReadAhead(Generic[T]):
         self._ready.put(item)  # close() takes an item out, so a put waiting here always ends
         return not self._stop.is_set()
 
-    def _read(self, batches: Iterator[T]) -> None:
+    def _read(self) -> None:
         try:
-            for batch in batches:
+            for batch in self._source:
                 if not self._hand_over((batch, None)):
                     return
             self._hand_over((self._DONE, None))

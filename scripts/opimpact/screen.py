@@ -92,7 +92,7 @@ def failing_rows(schema: pa.DataFrameSchema, frame: pl.DataFrame, suspect: dict[
     try:
         verdicts = [_verdicts(schema.columns[name].checks[number], lazy, name, f"{name}:{number}")
                     for name, numbers in suspect.items() for number in numbers]
-        if not verdicts or any(v is None for v in verdicts):
+        if not verdicts or any(isinstance(v, bool) for v in verdicts):
             return None
         passed = pl.concat(verdicts, how="horizontal").select(pl.all_horizontal(pl.all()).alias("ok")).collect()
     except Exception:  # pandera then validates every row
@@ -100,12 +100,12 @@ def failing_rows(schema: pa.DataFrameSchema, frame: pl.DataFrame, suspect: dict[
     return passed["ok"].not_().arg_true()
 
 
-def _verdicts(check: pa.Check, lazy: pl.LazyFrame, name: str, label: str) -> pl.LazyFrame | None:
-    """Whether each cell passes check, with pandera's handling of null outcomes (None for a check that
-    answers for the whole frame at once)."""
+def _verdicts(check: pa.Check, lazy: pl.LazyFrame, name: str, label: str) -> pl.LazyFrame | bool:
+    """Whether each cell passes check, with pandera's handling of null outcomes; or the check's single
+    answer for the whole frame, where it gives one."""
     output = pa.PolarsCheckBackend(check).apply(pa.PolarsData(lazy, name))
     if isinstance(output, bool):
-        return None
+        return output
     verdict = pl.col(pa.CHECK_OUTPUT_KEY)
     verdict = verdict | verdict.is_null() if check.ignore_na else verdict.fill_null(False)
     return output.select(verdict.alias(label))
@@ -114,7 +114,6 @@ def _verdicts(check: pa.Check, lazy: pl.LazyFrame, name: str, label: str) -> pl.
 def _passes(check: pa.Check, lazy: pl.LazyFrame, name: str, label: str) -> pl.LazyFrame:
     """One row, one boolean: whether every cell passes check."""
     verdicts = _verdicts(check, lazy, name, label)
-    if verdicts is None:
-        output = pa.PolarsCheckBackend(check).apply(pa.PolarsData(lazy, name))
-        return pl.LazyFrame({label: [output]})
+    if isinstance(verdicts, bool):
+        return pl.LazyFrame({label: [verdicts]})
     return verdicts.select(pl.col(label).all())
