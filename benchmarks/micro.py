@@ -18,12 +18,11 @@ from pathlib import Path
 import polars as pl
 
 from opimpact import checks, validate
-from opimpact.csvstream import StreamTotals, stream_table
+from opimpact.csvreader import ROW, StreamTotals, stream_table
 from opimpact.fieldtypes import TYPE_HINTS, cast_columns, parsed
 from opimpact.package import open_package
 from opimpact.report import Finding, Report, shorten
 from opimpact.screen import failing_checks, repeated_columns
-from opimpact.tables import ROW
 from opimpact.validate import FindingGroups, TypedTable, read_archive_texts
 
 

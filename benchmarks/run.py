@@ -50,7 +50,7 @@ RAISED_LIMIT = ("import sys; from opimpact import limits; limits.MAX_FILE_BYTES 
 # Runs the CLI with one optimisation switched off (the patch is prepended).
 PATCHED = "import sys\n{patch}\nfrom opimpact.cli import cli\nsys.argv[0] = 'opimpact'\ncli()"
 # Reading in the consumer's thread: the same iteration, without the thread.
-IN_LINE = ("import opimpact.validate as v, opimpact.csvstream as c\n"
+IN_LINE = ("import opimpact.validate as v, opimpact.csvreader as c\n"
            "class InLine:\n"
            "    def __init__(self, items, name=None): self.items = items\n"
            "    def __iter__(self): return iter(self.items)\n"

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opimpact.checks import fold_text
+from opimpact.provenance import fold_text
 
 REPO = Path(__file__).resolve().parent.parent
 DESCRIPTOR = json.loads((REPO / "datapackage.json").read_text(encoding="utf-8"))

@@ -46,6 +46,16 @@ def validate(package: str, archive: str | None, output_format: str, max_errors: 
     sys.exit(0 if report.valid else 1)
 
 
+@cli.command()
+@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True, help="text for people, json for machines, markdown for the README's rule table.")
+def rules(output_format: str) -> None:
+    """List every rule validate checks: its ID, name, layer and what it requires."""
+    from .registry import render_rules
+
+    click.echo(render_rules(output_format), nl=False)
+
+
 def fail_unreadable(message: str, output_format: str = "text", rule: str | None = None) -> None:
     """Report input that cannot be read at all, and exit 2."""
     if output_format == "json":
@@ -53,9 +63,9 @@ def fail_unreadable(message: str, output_format: str = "text", rule: str | None 
 
         click.echo(json.dumps({"valid": False, "rule": rule, "error": message}, ensure_ascii=False))
     else:
-        from .rules import RULES
+        from .registry import get_rule
 
-        tag = f" [{rule} {RULES[rule].name}]" if rule in RULES else ""
+        tag = f" [{rule} {get_rule(rule).name}]" if rule else ""
         click.echo(f"error{tag}: {message}", err=True)
     sys.exit(2)
 
@@ -121,12 +131,12 @@ def export_sqlite(package: str, out: str, metadata: str | None, no_metadata: boo
     from .export_common import loaded_package
     from .export_sqlite import write_database, write_datasette_metadata
 
-    meta_path = None if no_metadata else Path(metadata or Path(out).with_suffix(".metadata.json"))
+    metadata_file = None if no_metadata else Path(metadata or Path(out).with_suffix(".metadata.json"))
     with _export_errors(package), loaded_package(package) as loaded:
         write_database(loaded, out)
-        if meta_path is not None:
-            write_datasette_metadata(loaded, meta_path, database=Path(out).stem)
-    click.echo(f"wrote {out}" + (f" and {meta_path}" if meta_path else ""))
+        if metadata_file is not None:
+            write_datasette_metadata(loaded, metadata_file, database=Path(out).stem)
+    click.echo(f"wrote {out}" + (f" and {metadata_file}" if metadata_file else ""))
 
 
 @export.command("codebook")

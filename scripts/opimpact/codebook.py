@@ -97,7 +97,7 @@ def _example(values: list[str | None]) -> str:
 
 def codebook_tables(package: Package) -> list[TableEntry]:
     """The codebook content of an opened package, in descriptor order. Raises CodebookError if a schema is missing."""
-    from .tables import read_raw_table
+    from .csvreader import read_raw_table
 
     problems = [f for f in package.findings if f.rule in ("D01", "D02", "D03", "D04")]
     if problems:

@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .csvreader import ROW, read_raw_table
 from .gitutil import GitError, open_package_at, repo_root, resolve_commit
 from .package import Package, Resource, UnreadableInput, open_package
 from .records import open_release, record_path
 from .semver import Bump, Version
-from .tables import ROW, read_raw_table
 
 # What each kind of change requires, and why. The release command refuses a smaller bump.
 POLICY: dict[str, tuple[Bump, str]] = {

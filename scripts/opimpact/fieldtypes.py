@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from .csvreader import ROW
+from .registry import Rule
 from .report import Finding, shorten
-from .tables import ROW
+
+Rule("F01", "type", "field", "Each cell parses as its field's type (integer, number, date, boolean, ...).",
+     "the value does not have the field's type")
 
 DEFAULT_TRUE = ["true", "True", "TRUE", "1"]
 DEFAULT_FALSE = ["false", "False", "FALSE", "0"]

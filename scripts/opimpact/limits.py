@@ -5,6 +5,11 @@ Going over one is reported as rule D05 (file-limit); for the descriptor or a zip
 anything else, it is an unreadable input (exit code 2).
 """
 
+from .registry import Rule
+
+Rule("D05", "file-limit", "descriptor", "A file, cell, row count or zip entry stays within the stated safety limits.",
+     "over a safety limit")
+
 MAX_DESCRIPTOR_BYTES = 1 * 1024**2  # datapackage.json and each Table Schema; the real ones are a few kB
 MAX_JSON_DEPTH = 64  # nesting of a descriptor or schema; a real one nests 5 deep
 MAX_FILE_BYTES = 4 * 1024**3  # one CSV file; room for 10M event rows (2.7 GB). A valid file is read in batches; a damaged one takes about 4-6x its size

@@ -15,7 +15,22 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from . import limits, tableschema
+from .registry import Rule
 from .report import Finding, printable, shorten
+
+Rule("D01", "descriptor-readable", "descriptor", "datapackage.json exists and is a JSON object.",
+     "the descriptor cannot be read")
+Rule("D02", "descriptor-resources", "descriptor",
+     "The package lists exactly the expected resources, each with name, path, schema and the "
+     "tabular-data-resource profile.", "the descriptor does not list the expected resources")
+Rule("D03", "safe-path", "descriptor",
+     "Resource and schema paths are relative paths inside the package, written with forward slashes: no absolute "
+     "paths, no '..', no URLs, no links leaving the package or looping. Such paths are refused, never fetched.",
+     "unsafe path refused")
+Rule("D04", "schema-readable", "descriptor",
+     "Each Table Schema is a readable JSON object with a list of named, typed fields, and uses only what the "
+     "validator supports: known types, well-formed constraints, keys (single or composite) that name existing "
+     "resources and fields.", "the Table Schema cannot be used")
 
 DESCRIPTOR_NAME = "datapackage.json"
 EXPECTED_RESOURCES = ("events", "assets", "personnel_levels", "sources", "quotes")

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from .rules import RULES
+from .registry import get_rule
 
 VALUE_DISPLAY_LIMIT = 80
 REPORT_SCHEMA_VERSION = 1
@@ -46,7 +46,7 @@ class Finding:
 
     @property
     def name(self) -> str:
-        return RULES[self.rule].name
+        return get_rule(self.rule).name
 
     def sort_key(self) -> tuple:
         return (self.resource or "", self.row or 0, self.field or "", self.rule, self.value or "")
@@ -149,6 +149,6 @@ def render_text(report: Report) -> str:
         per_rule = Counter()
         for (_, rule), n in report.counts.items():
             per_rule[rule] += n
-        detail = ", ".join(f"{rule} {RULES[rule].name}: {n}" for rule, n in sorted(per_rule.items()))
+        detail = ", ".join(f"{rule} {get_rule(rule).name}: {n}" for rule, n in sorted(per_rule.items()))
         lines.append(f"invalid: {report.error_count} errors in {report.package} ({checked}) — {detail}")
     return "\n".join(printable(line) for line in lines) + "\n"

@@ -1,7 +1,7 @@
 """Check that a Table Schema uses only what the validator supports, so a hand-written schema fails clearly (D04).
 
-Anything the engine would misread (a constraint of the wrong kind, a regex the engine cannot run, a composite
-foreign key) is refused with a message naming the field and the property, instead of crashing or being ignored.
+Anything the engine would misread (a constraint of the wrong kind, a regex the engine cannot run, a key that
+names no field) is refused with a message naming the field and the property, instead of crashing or being ignored.
 """
 
 from __future__ import annotations
@@ -106,14 +106,16 @@ def regex_problem(pattern: object) -> str | None:
 def _keys_problem(schema: dict, names: list[str]) -> str | None:
     primary = schema.get("primaryKey")
     if primary is not None:
-        keys = [primary] if isinstance(primary, str) else primary
-        if not _is_list_of(keys, str) or not keys:
-            return "primaryKey must be a field name or a list of field names"
-        unknown = [k for k in keys if k not in names]
-        if unknown:
-            return f"primaryKey names fields that do not exist: {', '.join(map(repr, unknown))}"
-        if len(set(keys)) != len(keys):
-            return "primaryKey lists a field twice"
+        problem = _field_list_problem(primary, names)
+        if problem:
+            return f"primaryKey {problem}"
+    unique_keys = schema.get("uniqueKeys", [])
+    if not isinstance(unique_keys, list):
+        return "uniqueKeys must be a list of field lists"
+    for number, key in enumerate(unique_keys, start=1):
+        problem = _field_list_problem(key, names)
+        if problem:
+            return f"unique key #{number}: {problem}"
     foreign = schema.get("foreignKeys", [])
     if not isinstance(foreign, list):
         return "foreignKeys must be a list"
@@ -124,25 +126,40 @@ def _keys_problem(schema: dict, names: list[str]) -> str | None:
     return None
 
 
-def _foreign_key_problem(fk: object, names: list[str]) -> str | None:
-    if not isinstance(fk, dict) or not isinstance(fk.get("reference"), dict):
-        return "needs 'fields' and a 'reference' object"
-    source, target = single_field(fk.get("fields")), single_field(fk["reference"].get("fields"))
-    if source is None or target is None:
-        return "'fields' and 'reference.fields' must each name one field (composite keys are not supported)"
-    if source not in names:
-        return f"field {source!r} does not exist"
-    if not isinstance(fk["reference"].get("resource", ""), str):
-        return "reference.resource must be a resource name"
+def field_list(value: object) -> list[str] | None:
+    """The field names in "name" or ["name", ...], else None."""
+    if isinstance(value, str) and value:
+        return [value]
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return list(value)
     return None
 
 
-def single_field(value: object) -> str | None:
-    """The one field name in "name" or ["name"], else None."""
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str) and value[0]:
-        return value[0]
+def _field_list_problem(value: object, names: list[str]) -> str | None:
+    keys = field_list(value)
+    if keys is None:
+        return "must be a field name or a non-empty list of field names"
+    unknown = [k for k in keys if k not in names]
+    if unknown:
+        return f"names fields that do not exist: {', '.join(map(repr, unknown))}"
+    if len(set(keys)) != len(keys):
+        return "lists a field twice"
+    return None
+
+
+def _foreign_key_problem(fk: object, names: list[str]) -> str | None:
+    if not isinstance(fk, dict) or not isinstance(fk.get("reference"), dict):
+        return "needs 'fields' and a 'reference' object"
+    problem = _field_list_problem(fk.get("fields"), names)
+    if problem:
+        return f"'fields' {problem}"
+    source, target = field_list(fk.get("fields")), field_list(fk["reference"].get("fields"))
+    if target is None or len(set(target)) != len(target):
+        return "'reference.fields' must be a field name or a list of distinct field names"
+    if len(source) != len(target):
+        return f"'fields' names {len(source)} fields but 'reference.fields' names {len(target)}"
+    if not isinstance(fk["reference"].get("resource", ""), str):
+        return "reference.resource must be a resource name"
     return None
 
 
@@ -163,12 +180,13 @@ def normalised(schema: dict, own_name: str) -> dict:
 def reference_problem(fk: dict, schemas: dict[str, dict | None], known: tuple[str, ...]) -> str | None:
     """Why a (checked) foreign key points nowhere: an unknown resource or a field its schema lacks."""
     target = fk["reference"]["resource"]
-    field = single_field(fk["reference"]["fields"])
     if target not in known:
         return f"reference.resource {target!r} is not a resource of this package ({', '.join(known)})"
     schema = schemas.get(target)
-    if schema is not None and field not in [f["name"] for f in schema["fields"]]:
-        return f"reference field {field!r} does not exist in {target}'s schema"
+    names = [f["name"] for f in schema["fields"]] if schema is not None else None
+    for field in field_list(fk["reference"]["fields"]) or []:
+        if names is not None and field not in names:
+            return f"reference field {field!r} does not exist in {target}'s schema"
     return None
 
 
