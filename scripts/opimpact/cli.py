@@ -97,7 +97,7 @@ _PACKAGE_ARG = click.argument("package", default=".", type=click.Path(dir_okay=T
 
 @cli.group()
 def export() -> None:
-    """Export the package for Excel, SQLite/Datasette, or as a Markdown codebook.
+    """Export the package for Excel, SQLite/Datasette, Parquet, or as a Markdown codebook.
 
     Exports refuse a package that does not validate (exit 1) and unreadable input (exit 2).
     """
@@ -115,6 +115,19 @@ def export_xlsx(package: str, out: str, version: str | None) -> None:
     with _export_errors(package):
         write_workbook(package, out, version=version)
     click.echo(f"wrote {out}")
+
+
+@export.command("parquet")
+@_PACKAGE_ARG
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="op-impact-parquet", show_default=True,
+              help="Folder to write one <table>.parquet file per table into.")
+def export_parquet(package: str, out_dir: str) -> None:
+    """Write one Parquet file per table, typed from the Table Schemas, with each schema in the file's metadata."""
+    from .export_parquet import write_parquet_tables
+
+    with _export_errors(package):
+        written = write_parquet_tables(package, out_dir)
+    click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
 @export.command("sqlite")
