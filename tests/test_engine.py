@@ -312,3 +312,29 @@ def test_a_valid_package_never_imports_pandera(tmp_path):
             f"r = validate_package({str(repo)!r}); print(r.valid, 'pandera' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "False"]
+
+
+# --- provenance hints for contributors --------------------------------------------------------------
+
+def test_a_non_verbatim_excerpt_names_the_first_differing_characters(package_copy, archive):
+    header, rows = read_csv(package_copy / "data" / "events.csv")
+    index = next(i for i, row in enumerate(rows) if "\u2019" in row[header.index("evidence")])
+    evidence = rows[index][header.index("evidence")]
+    line = set_cell(package_copy, "events", index, "evidence", evidence.replace("\u2019", "'", 1))
+    code, report = report_of(package_copy, "--archive", str(archive))
+    assert code == 1
+    found = next(e for e in report["errors"] if e["rule"] == "P04" and e["row"] == line)
+    assert "U+0027 APOSTROPHE" in found["message"] and "U+2019 RIGHT SINGLE QUOTATION MARK" in found["message"]
+    assert f"the first {evidence.index(chr(0x2019))} characters match" in found["message"]
+
+
+def test_a_checksum_mismatch_shows_the_actual_checksum(package_copy, archive):
+    import hashlib
+
+    line = set_cell(package_copy, "sources", 0, "sha256", "0" * 64)
+    file = get_cell(package_copy, "sources", 0, "archive_file")
+    actual = hashlib.sha256((archive / file).read_bytes()).hexdigest()
+    code, report = report_of(package_copy, "--archive", str(archive))
+    assert code == 1
+    found = next(e for e in report["errors"] if e["rule"] == "P02")
+    assert found["row"] == line and actual in found["message"]

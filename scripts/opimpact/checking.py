@@ -177,7 +177,7 @@ class Failures:
     check: BoundCheck
     rows: list[int]  # CSV line numbers of the first failures
     values: list[str | None]
-    details: list[object] | None
+    explanations: list[str | None]
     count: int
 
 
@@ -232,9 +232,21 @@ def confirm(resource: str, schema: dict, frame: pl.DataFrame, checks: list[Bound
         head = pl.Series(found[:limit], dtype=pl.Int64)
         rows = frame[ROW].gather(head).to_list()
         values = frame[check.field].cast(pl.String).gather(head).to_list()
-        details = frame[check.check.detail].gather(head).to_list() if check.check.detail else None
-        out.append(Failures(check, rows, values, details, len(found)))
+        out.append(Failures(check, rows, values, _explanations(check, frame[head]), len(found)))
     return out, problems
+
+
+def _explanations(check: BoundCheck, rows: pl.DataFrame) -> list[str | None]:
+    """What completes the message for each listed failing row (only those: it may be slow)."""
+    if check.check.explain is None:
+        return [None] * rows.height
+    out = []
+    for row in rows.iter_rows(named=True):
+        try:
+            out.append(check.check.explain(row))
+        except Exception as exc:  # a hint that fails leaves the finding itself standing
+            out.append(f"no further detail: {_describe(exc)}")
+    return out
 
 
 def _custom_check(expr: pl.Expr):
@@ -248,14 +260,9 @@ def _custom_check(expr: pl.Expr):
 
 def findings_of(failures: Failures, resource: str, file: str) -> list[Finding]:
     check = failures.check
-    label = check.check.detail.strip("_").replace("_", " ") if check.check.detail else ""
-    out = []
-    for i, (row, value) in enumerate(zip(failures.rows, failures.values, strict=True)):
-        message = check.message
-        if failures.details is not None:
-            message += f" ({label}: {failures.details[i]})"
-        out.append(Finding(check.rule.id, message, resource, file, row, check.field, shorten(value)))
-    return out
+    return [Finding(check.rule.id, check.message + (f" ({extra})" if extra else ""), resource, file, row,
+                    check.field, shorten(value))
+            for row, value, extra in zip(failures.rows, failures.values, failures.explanations, strict=True)]
 
 
 def problem_finding(problem: Problem, resource: str, file: str) -> Finding:

@@ -7,8 +7,10 @@ row's excerpt occurs in its source's folded text.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -50,7 +52,8 @@ def archive_file(table: TableInfo) -> Iterator[RowCheck]:
 def checksum(table: TableInfo) -> Iterator[RowCheck]:
     if table.archive and table.name == "sources":
         sha = pl.col(ARCHIVE_SHA)
-        yield RowCheck("sha256", sha.is_null() | (pl.col("sha256") == sha).fill_null(False), detail=ARCHIVE_SHA)
+        yield RowCheck("sha256", sha.is_null() | (pl.col("sha256") == sha).fill_null(False),
+                       explain=lambda row: f"the archived file's SHA-256 is {row[ARCHIVE_SHA]}")
 
 
 @table_rule("P03", "quote-verbatim", "provenance",
@@ -58,7 +61,7 @@ def checksum(table: TableInfo) -> Iterator[RowCheck]:
             "quote not found verbatim in the source's archived text")
 def quote_verbatim(table: TableInfo) -> Iterator[RowCheck]:
     if table.archive and table.name == "quotes":
-        yield RowCheck("text", pl.col(verbatim_column("text")))
+        yield RowCheck("text", pl.col(verbatim_column("text")), explain=_nearest_in(table.texts, "text"))
 
 
 @table_rule("P04", "evidence-verbatim", "provenance",
@@ -67,7 +70,51 @@ def quote_verbatim(table: TableInfo) -> Iterator[RowCheck]:
             "spaces and curly quotes)")
 def evidence_verbatim(table: TableInfo) -> Iterator[RowCheck]:
     if table.archive and "evidence" in table.field_names() and "source_id" in table.field_names():
-        yield RowCheck("evidence", pl.col(verbatim_column("evidence")))
+        yield RowCheck("evidence", pl.col(verbatim_column("evidence")), explain=_nearest_in(table.texts, "evidence"))
+
+
+def _nearest_in(texts: dict[str, str], field: str):
+    def explain(row: dict) -> str | None:
+        text = texts.get(row.get("source_id"))
+        return nearest_passage(text, row[field]) if text and row.get(field) else None
+
+    return explain
+
+
+def nearest_passage(text: str, excerpt: str) -> str:
+    """Where the excerpt parts from the (folded) source text: the longest start of it found there, the first
+    character that differs on each side, named, and the passage around it, so a straight ' against a curly
+    one or a missing comma shows at once."""
+    excerpt = fold_text(excerpt)
+    low, high = 0, len(excerpt)  # the longest prefix found: found(k) holds for every k up to it
+    while low < high:
+        middle = (low + high + 1) // 2
+        if excerpt[:middle] in text:
+            low = middle
+        else:
+            high = middle - 1
+    if low < min(10, len(excerpt)):
+        match = difflib.SequenceMatcher(None, text, excerpt, autojunk=False).find_longest_match(
+            0, len(text), 0, len(excerpt))
+        if match.size == 0:
+            return "no passage of the source shares its words"
+        start = max(0, match.a - match.b)
+        return f"the nearest passage of the source reads: «{_passage(text, start, len(excerpt))}»"
+    start = text.index(excerpt[:low])
+    theirs = text[start + low] if start + low < len(text) else None
+    return (f"the first {low} characters match the source; then the excerpt has {_named(excerpt[low])} where the "
+            f"source has {_named(theirs)}: «{_passage(text, start, low + 40)}»")
+
+
+def _passage(text: str, start: int, length: int) -> str:
+    piece = text[start:start + min(length, 160)]
+    return piece + ("…" if start + len(piece) < len(text) else "")
+
+
+def _named(char: str | None) -> str:
+    if char is None:
+        return "the end of the text"
+    return f"U+{ord(char):04X} {unicodedata.name(char, 'unnamed character')} ({char!r})"
 
 
 def verbatim_fields(table: TableInfo) -> list[str]:

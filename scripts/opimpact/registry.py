@@ -29,8 +29,9 @@ class RowCheck:
     """One verdict per row: `ok` is true where the row passes (null counts as failing).
 
     `field` is where a failure is reported. `value_wise` says the verdict depends on that field's value
-    alone, so a column whose values repeat can be checked once per distinct value. `detail` names a context
-    column whose value completes the message (the ceiling in force, say). `scope` "table" marks checks that
+    alone, so a column whose values repeat can be checked once per distinct value. `explain`, given a failing
+    row (its cells and context columns by name), says what completes the message: the ceiling in force, the
+    nearest passage of the source. `scope` "table" marks checks that
     read whole-table context (uniqueness), run once on the table's key columns rather than on each batch.
     """
 
@@ -38,7 +39,7 @@ class RowCheck:
     ok: pl.Expr
     message: str | None = None
     value_wise: bool = False
-    detail: str | None = None
+    explain: Callable[[dict], str | None] | None = None
     scope: str = "batch"
 
 

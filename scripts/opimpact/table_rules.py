@@ -12,6 +12,7 @@ named with a leading "__", that `opimpact.validate` computes over whole tables a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -56,6 +57,7 @@ class TableInfo:
     schema: dict
     id_patterns: dict[str, str]  # key field -> the pattern of the ID it holds (its own, or the referenced key's)
     archive: bool = False  # checked against the archived texts (the provenance rules apply)
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)  # folded archived texts by source_id
 
     @property
     def fields(self) -> list[dict]:
@@ -245,7 +247,7 @@ def date_precision(table: TableInfo) -> Iterator[RowCheck]:
 def personnel_ceiling(table: TableInfo) -> Iterator[RowCheck]:
     if table.name == "personnel_levels":
         yield RowCheck("count", pl.col(CEILING).is_null() | (pl.col("count") <= pl.col(CEILING)).fill_null(True),
-                       detail=CEILING)
+                       explain=lambda row: f"ceiling: {row[CEILING]}")
 
 
 @table_rule("X04", "id-pattern", "cross-field",
@@ -291,4 +293,4 @@ def after_publication(table: TableInfo) -> Iterator[RowCheck]:
     fine = latest.is_null() | start.is_null() | (start <= latest)
     if "status" in table.field_names():
         fine = fine | (pl.col("status") == "planned").fill_null(False)
-    yield RowCheck("date_start", fine, detail=PUBLISHED_LATEST)
+    yield RowCheck("date_start", fine, explain=lambda row: f"published latest: {row[PUBLISHED_LATEST]}")

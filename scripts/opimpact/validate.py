@@ -229,7 +229,8 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
     if raw.frame is None and raw.batches is None:
         return TableRun(raw.findings, groups, None)
     name, schema, file = resource.name, resource.schema, resource.rel_path
-    info = TableInfo(name, schema, _id_patterns(package, schema), archive=context.archive is not None)
+    info = TableInfo(name, schema, _id_patterns(package, schema), archive=context.archive is not None,
+                     texts=context.texts)
     bound, problems = checking.bind(info)
     typed_fields = frozenset(f["name"] for f in schema["fields"] if f.get("type", "string") not in ("string", "any"))
     table = TableCheck(resource, info, [c for c in bound if c.check.scope == "batch"], typed_fields, groups,
