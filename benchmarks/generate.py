@@ -1,6 +1,7 @@
 """Write synthetic op-impact packages for benchmarks: the project's own descriptor and schemas, realistic values.
 
     python benchmarks/generate.py OUT_DIR --events 1000000 [--defects] [--bad-cells 100000]
+    python benchmarks/generate.py OUT_DIR --changed-from SOURCE_DIR
 
 Every table is valid by construction: foreign keys point at existing rows, dates agree with their precision
 (X02), end dates follow start dates (X01), events and quotes are dated before their source's publication
@@ -12,6 +13,9 @@ spaces, Arabic script, commas, doubled quotes and (rarely) line breaks, and opti
 Sizes: quotes are 1/10 of events, assets and personnel levels 1/100 (at least 20), sources 1/1000 (4 to 2000).
 The real ID patterns allow four digits ('ev-0001'); tables with more rows get the same pattern with the
 digit count widened (e.g. ^ev-[0-9]{7}$), which is the only change made to the copied schemas.
+
+--changed-from SOURCE writes, instead, a copy of the package at SOURCE whose events differ (rows removed, added,
+re-keyed and changed), for timing `opimpact diff`; its manifest.json holds the counts the diff must report.
 
 --defects seeds one known defect per rule (and the archive defects P01-P04); --bad-cells N spreads N bad
 cells over the events table. Either way OUT_DIR/manifest.json lists every expected finding as (rule,
@@ -514,6 +518,48 @@ def generate(dest: Path, events: int, *, seed: int = 2024, defects: bool = False
     return manifest
 
 
+# --- a changed copy, for diff ---------------------------------------------------------------------------------
+
+# Share of the events rows removed, added, re-keyed (same content under a new ID) and changed (one cell each)
+CHANGE_SHARES = {"removed": 0.01, "added": 0.01, "rekeyed": 0.001, "changed": 0.01}
+
+
+def generate_changed(source: Path, dest: Path, *, seed: int = 2024) -> dict:
+    """Copy the valid package at source to dest (replacing it) with its events changed; return the manifest.
+
+    Rows are removed and re-keyed only in the first half of the events, which no quote cites, so the copy stays
+    valid; added rows are new events appended at the end; a changed row's summary gets " (corrected)". The
+    manifest's "diff" holds the row counts `opimpact diff source dest` must report for events."""
+    base = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
+    plan = Plan.for_events(base["events"])
+    n = plan.rows["events"]
+    counts = {kind: max(1, round(n * share)) for kind, share in CHANGE_SHARES.items()}
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("manifest.json", "events.csv"))
+    rng = np.random.default_rng([seed, 99])
+    first_half = rng.permutation(n // 2)
+    removed = np.sort(first_half[:counts["removed"]])
+    rekeyed = np.sort(first_half[counts["removed"]:counts["removed"] + counts["rekeyed"]])
+    rest = np.setdiff1d(np.arange(n), np.concatenate([removed, rekeyed]))
+    changed = np.sort(rng.choice(rest, counts["changed"], replace=False))
+    events = pl.read_csv(source / "data" / "events.csv", infer_schema=False)
+    new_ids = _ids(plan, "events", n, counts["rekeyed"])
+    events = events.with_columns(
+        events["event_id"].scatter(rekeyed, new_ids),
+        events["summary"].scatter(changed, events["summary"].gather(changed) + " (corrected)"))
+    keep = np.ones(n, bool)
+    keep[removed] = False
+    added = events_frame(plan, np.random.default_rng([seed, 100]), n + counts["rekeyed"], counts["added"])
+    with open(dest / "data" / "events.csv", "wb") as handle:
+        pl.concat([events.filter(pl.Series(keep)), added]).write_csv(handle)
+    manifest = {"generator_version": GENERATOR_VERSION, "changed_from": str(source), "source": base,
+                "shares": CHANGE_SHARES, "rows": {**base["rows"], "events": n - counts["removed"] + counts["added"]},
+                "diff": {"events": counts}}
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    return manifest
+
+
 # --- checking a report against the manifest ------------------------------------------------------------------
 
 def expected_findings(manifest: dict, archive: bool) -> Counter:
@@ -553,7 +599,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2024)
     parser.add_argument("--defects", action="store_true", help="seed one known defect per rule")
     parser.add_argument("--bad-cells", type=int, default=0, help="spread this many bad cells over events")
+    parser.add_argument("--changed-from", type=Path, help="write a changed copy of this generated package instead")
     args = parser.parse_args(argv)
+    if args.changed_from:
+        manifest = generate_changed(args.changed_from, args.dest, seed=args.seed)
+        print(f"wrote {args.dest}: events changed by {manifest['diff']['events']}", file=sys.stderr)
+        return 0
     manifest = generate(args.dest, args.events, seed=args.seed, defects=args.defects, bad_cells=args.bad_cells)
     print(f"wrote {args.dest}: {manifest['rows']}, {len(manifest['expected'])} expected findings", file=sys.stderr)
     return 0

@@ -38,7 +38,7 @@ def render_results(results: dict, runs_of) -> str:
     lines += ["## Targets", "", "| Target | Measured | Met |", "|---|---|---|"]
     lines += [f"| {t} | {measured} | {'yes' if ok else '**no**'} |" for t, measured, ok in targets]
     lines += ["", *_size_table(results, runs_of), *_shipped(results, runs_of), *_errors(results, runs_of),
-              *_changes(results, runs_of), *_micro(results)]
+              *_diff(results, runs_of), *_changes(results, runs_of), *_micro(results)]
     notes = HERE / "NOTES.md"
     if notes.is_file():
         lines += ["", notes.read_text(encoding="utf-8").rstrip()]
@@ -109,6 +109,15 @@ def _targets(results: dict, runs_of) -> list[tuple[str, str, bool]]:
         out.append(("correctness at scale: the report is exactly the seeded findings (rule, resource, row, field)",
                     f"{full['error_count']:,} findings, {errors['expected']:,} seeded: "
                     + ("identical" if not full["problems"] else "; ".join(full["problems"])), not full["problems"]))
+    diff = results.get("diff")
+    if diff:
+        ours = runs_of(diff["runs"]["opimpact diff (1M against a changed copy)"])
+        valid = runs_of(diff["runs"]["opimpact validate (1M)"])
+        ratio, problems = ours.median / valid.median, diff["json"]["problems"]
+        out.append(("`opimpact diff` of two 1M-row packages: ≤ 3× validate of one, peak memory ≤ 1.5 GB, exact counts",
+                    f"{ours.median:.2f} s vs {valid.median:.2f} s = {ratio:.2f}×; {ours.peak:.0f} MB; "
+                    + ("counts exact" if not problems else "; ".join(problems)),
+                    ratio <= 3 and ours.peak <= 1500 and not problems and all(c == 0 for c in ours.codes)))
     return out
 
 
@@ -164,6 +173,28 @@ def _errors(results: dict, runs_of) -> list[str]:
               f"report holds {full['error_count']:,}: "
               + ("exactly the seeded (rule, resource, row, field), counts per rule equal."
                  if not full["problems"] else "DIFFERENT: " + "; ".join(full["problems"])), ""]
+    return lines
+
+
+def _diff(results: dict, runs_of) -> list[str]:
+    diff = results.get("diff")
+    if not diff:
+        return []
+    made = diff["changes_made"]["events"]
+    lines = ["## `opimpact diff`: 1M events against a changed copy", "",
+             f"The copy's events differ by {made['removed']:,} rows removed, {made['added']:,} added, "
+             f"{made['rekeyed']:,} re-keyed and {made['changed']:,} changed (`generate.py --changed-from`).", "",
+             "| Command | Time | Peak memory |", "|---|---|---|"]
+    for label, data in diff["runs"].items():
+        runs = runs_of(data)
+        lines.append(f"| {label} | {runs.cell()} s | {runs.peak:.0f} MB |")
+    j = diff["json"]
+    lines.append(f"| diff `--format json` | {j['wall']:.2f} s | {j['peak_mb']:.0f} MB |")
+    if diff.get("baseline"):
+        before = runs_of(diff["baseline"])
+        lines.append(f"| {before.label} | {before.cell()} s | {before.peak:.0f} MB |")
+    lines += ["", "Counts in the JSON report: " + ("exactly the changes made." if not j["problems"]
+                                                   else "DIFFERENT: " + "; ".join(j["problems"])), ""]
     return lines
 
 

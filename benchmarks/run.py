@@ -9,7 +9,9 @@ turn within each repetition, so a busy moment hits all of them. Wall time is mea
 peak memory with /usr/bin/time -v (or, where that is missing, getrusage(RUSAGE_CHILDREN) in a wrapper).
 
 Also measured in the same run: the shipped package and `opimpact --help`; a 1M-row package with 100,000 bad
-cells and every rule's seeded defect (time, and the report compared with the seeded findings); the engine as
+cells and every rule's seeded defect (time, and the report compared with the seeded findings); `opimpact diff`
+of the 1M-row package against a changed copy (rows removed, added, re-keyed and changed; time and memory beside
+validate, the reported counts against the changes made, and the diff as it was before the polars rewrite); the engine as
 it was at each commit of BASELINES, the current engine with single optimisations
 switched off, and micro-benchmarks of each replaced expression (old and new on the same 1M-row data).
 Writes benchmarks/RESULTS.md and benchmarks/RESULTS.json. Not a test: it never runs under pytest.
@@ -42,6 +44,7 @@ SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
 BASELINES = {"48cd662": "before the performance work", "e4669c0": "as released in 1.0.0"}
 FRICTIONLESS_UP_TO = 1_000_000  # frictionless at 10M rows would take ~5 minutes a run: skipped
 BAD_CELLS = 100_000
+DIFF_BASELINE = ("2d9c515", "before the polars row diff")  # Python dicts of whole tables: ~30 s, ~3.8 GB at 1M
 TIME_BIN = "/usr/bin/time"
 
 # Runs the CLI with the per-file safety limit raised, for files over it (the 10M-row events file is 2.7 GB).
@@ -161,6 +164,10 @@ def opimpact_cmd(package: Path, *args: str) -> list[str]:
     return [shutil.which("opimpact") or "opimpact", "validate", str(package), *args]
 
 
+def diff_cmd(old: Path, new: Path, *args: str) -> list[str]:
+    return [shutil.which("opimpact") or "opimpact", "diff", str(old), str(new), *args]
+
+
 def floor_cmds(package: Path) -> dict[str, dict]:
     files = sorted(str(p) for p in (package / "data").glob("*.csv"))
     polars = f"import polars as pl\nfor f in {files!r}: pl.read_csv(f, infer_schema=False)"
@@ -190,6 +197,20 @@ def package(name: str, events: int, **options) -> tuple[Path, dict]:
     manifest = generate.generate(dest, events, **options)
     log(f"  generated in {time.perf_counter() - start:.1f} s")
     return dest, manifest
+
+
+def changed_package(name: str, source: Path, source_manifest: dict) -> tuple[Path, dict]:
+    """out/<name>: a changed copy of the generated package at source, rebuilt only when the source or the
+    changes made to it changed."""
+    dest = OUT / name
+    manifest_path = dest / "manifest.json"
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text())
+        if (manifest.get("generator_version") == generate.GENERATOR_VERSION and manifest.get("source") == source_manifest
+                and manifest.get("shares") == generate.CHANGE_SHARES and manifest.get("changed_from") == str(source)):
+            return dest, manifest
+    log(f"generating {name} (a changed copy of {source.name})")
+    return dest, generate.generate_changed(source, dest)
 
 
 def _schemas_current(dest: Path, manifest: dict) -> bool:
@@ -230,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated: " + ", ".join(SIZES))
     parser.add_argument("--reps", type=int, default=5,
                         help="repetitions up to 1M rows (frictionless: 3 at 1M; everything once at 10M)")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: baseline,ablation,micro,errors")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated parts to skip: baseline,ablation,micro,errors,diff")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
@@ -269,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if "errors" not in skip:
         results["errors"] = errors_run()
+    if "diff" not in skip:
+        results["diff"] = diff_run(with_baseline="baseline" not in skip)
     if "baseline" not in skip or "ablation" not in skip:
         results["changes"] = changes_run(skip)
     if "micro" not in skip:
@@ -306,6 +330,39 @@ def errors_run() -> dict:
             out[label] = {"wall": timing.walls[0], "peak_mb": timing.peaks[0], "error_count": report["error_count"],
                           "listed": report["listed_count"], "max_listed_per_rule": max(per_key.values(), default=0),
                           "problems": generate.check_report(report, manifest, archive=archive)}
+    return out
+
+
+def diff_run(with_baseline: bool) -> dict:
+    """`opimpact diff` of the 1M-row package against a changed copy, beside `opimpact validate` of the package:
+    time and memory, and the counts the JSON report gives against the changes made."""
+    old, source_manifest = package("1m", 1_000_000)
+    new, manifest = changed_package("1m-changed", old, source_manifest)
+    log("diff: 1M rows against a changed copy")
+    runs = interleaved({
+        "opimpact validate (1M)": {"cmd": opimpact_cmd(old)},
+        "opimpact diff (1M against a changed copy)": {"cmd": diff_cmd(old, new)},
+    }, 3)
+    out: dict = {"runs": {k: v.to_dict() for k, v in runs.items()}, "changes_made": manifest["diff"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        report_path = Path(tmp) / "diff.json"
+        timing = Runs("--format json")
+        measure(diff_cmd(old, new, "--format", "json"), timing, stdout=report_path)
+        report = json.loads(report_path.read_text())
+        counts = {name: table.get("row_counts") or {k: len(table[f"rows_{k}"]) for k in ("added", "removed",
+                                                                                         "rekeyed", "changed")}
+                  for name, table in report["tables"].items()}
+        problems = [f"{name}: reported {got}, made {manifest['diff'].get(name)}" for name, got in counts.items()
+                    if got != manifest["diff"].get(name, dict.fromkeys(got, 0))]
+        out["json"] = {"wall": timing.walls[0], "peak_mb": timing.peaks[0], "exit_code": timing.codes[0],
+                       "counts": counts, "problems": problems}
+    engine = baseline_engine(DIFF_BASELINE[0]) if with_baseline else None
+    if engine is not None:  # one run: it takes about ten times as long
+        code = "import sys; from opimpact.cli import cli; sys.argv[0] = 'opimpact'; cli()"
+        before = Runs(f"opimpact diff {DIFF_BASELINE[1]} ({DIFF_BASELINE[0]})")
+        measure([sys.executable, "-c", code, "diff", str(old), str(new)], before,
+                env={**clean_env(), "PYTHONPATH": str(engine)})
+        out["baseline"] = before.to_dict()
     return out
 
 

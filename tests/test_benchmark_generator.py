@@ -80,3 +80,19 @@ def test_generator_is_deterministic(tmp_path):
     generate.generate(second, 500, defects=True)
     files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
     assert files and all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+
+
+def test_changed_copy_is_valid_and_diff_reports_exactly_its_changes(tmp_path):
+    source, changed = tmp_path / "source", tmp_path / "changed"
+    generate.generate(source, EVENTS)
+    manifest = generate.generate_changed(source, changed)
+    code, report = validate(changed)
+    assert code == 0, report["errors"][:5]
+    assert report["rows"]["events"] == manifest["rows"]["events"]
+    result = CliRunner().invoke(cli, ["diff", str(source), str(changed), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    tables = json.loads(result.output)["tables"]
+    made = manifest["diff"]["events"]
+    assert made == {"removed": 20, "added": 20, "rekeyed": 2, "changed": 20}
+    assert {kind: len(tables["events"][f"rows_{kind}"]) for kind in made} == made
+    assert all(not t[f"rows_{kind}"] for name, t in tables.items() if name != "events" for kind in made)

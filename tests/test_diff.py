@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from opimpact import diff
 from opimpact.cli import cli
 from opimpact.diff import diff_specs
 from opimpact.semver import Bump
@@ -227,3 +228,53 @@ def test_a_table_that_cannot_be_read_is_exit_2(pair) -> None:
     (new / "data" / "events.csv").write_text("wrong,header\n1,2\n", encoding="utf-8")
     result = run("diff", str(old), str(new))
     assert result.exit_code == 2 and "data/events.csv" in result.output
+
+
+def test_composite_primary_key(pair) -> None:
+    """Rows are matched on every field of a composite key; the key shows its cells joined by '|'."""
+    old, new = pair
+    for side in (old, new):
+        edit_schema(side, "personnel_levels", lambda s: s.update(primaryKey=["source_id", "measure"]))
+    path = new / "data" / "personnel_levels.csv"
+    header, rows = read_csv(path)
+    source, measure, count = (header.index(name) for name in ("source_id", "measure", "count"))
+    removed = rows.pop(0)  # src-0002|authorized_ceiling
+    rows[0][measure] = "deployed"  # src-0001|reported_estimate re-keyed: the same content under a new key
+    rows[1][count] = "650"  # src-0003|deployed changed
+    added = list(removed)
+    added[source], added[count] = "src-0001", "500"  # src-0001|authorized_ceiling: a key not seen before
+    write_csv(path, header, rows + [added])
+    document = diff_json(old, new)
+    table = document["tables"]["personnel_levels"]
+    assert table["rows_removed"] == ["src-0002|authorized_ceiling"]
+    assert table["rows_added"] == ["src-0001|authorized_ceiling"]
+    assert table["rows_rekeyed"] == [{"old": "src-0001|reported_estimate", "new": "src-0001|deployed"}]
+    assert table["rows_changed"] == [{"key": "src-0003|deployed",
+                                      "fields": [{"field": "count", "before": "600", "after": "650"}]}]
+    assert document["required_bump"] == "major"
+    report = run("diff", str(old), str(new)).stdout
+    assert "| `src-0003\\|deployed` | `count` | 600 | 650 |" in report  # the key's '|' does not split the cell
+
+
+def test_listings_are_capped_and_counts_exact(pair, monkeypatch) -> None:
+    old, new = pair
+    monkeypatch.setattr(diff, "ROW_LIST_LIMIT", 3)
+    path = new / "data" / "events.csv"
+    header, rows = read_csv(path)
+    summary = header.index("summary")
+    for row in rows:
+        row[summary] += " (corrected)"
+    extra = [[f"ev-01{i:02d}", *rows[0][1:summary], f"Event {i}.", *rows[0][summary + 1:]] for i in range(5)]
+    write_csv(path, header, rows + extra)
+    document = diff_json(old, new)
+    table = document["tables"]["events"]
+    assert table["rows_added"] == ["ev-0100", "ev-0101", "ev-0102"]
+    assert [row["key"] for row in table["rows_changed"]] == ["ev-0001", "ev-0002", "ev-0003"]
+    assert table["row_counts"] == {"added": 5, "removed": 0, "rekeyed": 0, "changed": 4}
+    assert "row_counts" not in document["tables"]["assets"]  # nothing was cut there
+    messages = [c["message"] for c in document["changes"]]
+    assert "events: 5 rows added (ev-0100, ev-0101, ev-0102 and 2 more)" in messages
+    report = run("diff", str(old), str(new)).stdout
+    assert "| events | 4 | 9 | 5 | 0 | 0 | 4 | 0 |" in report
+    assert "Rows added (5): `ev-0100`, `ev-0101`, `ev-0102` and 2 more (not listed)" in report
+    assert "Only the first 3 of 4 changed rows are listed." in report

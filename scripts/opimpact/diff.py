@@ -1,14 +1,20 @@
 """Compare two versions of the package: rows by primary key, schemas field by field, and the version bump
-each change requires under semantic versioning for data."""
+each change requires under semantic versioning for data.
+
+Rows are matched by key with polars joins over the CSV reader validate uses (every cell as text, so a diff
+reports text changes exactly). Only the rows a report lists become Python values: a diff of two large tables
+needs about the memory of reading them, not of a Python object per row.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import polars as pl
 
 from .csvreader import ROW, read_raw_table
 from .gitutil import GitError, open_package_at, repo_root, resolve_commit
@@ -43,7 +49,9 @@ POLICY: dict[str, tuple[Bump, str]] = {
 DOC_PROPERTIES = {"title", "description", "example", "rdfType"}
 RELEASE_PROPERTIES = {"version", "created"}  # set by each release, never a change of data
 FILE_PROPERTIES = {"bytes", "hash"}
-LIST_LIMIT = 10
+LIST_LIMIT = 10  # rows named in the one-line message of a change
+ROW_LIST_LIMIT = 1000  # rows listed per kind (added, removed, re-keyed, changed) and table; the counts stay exact
+ROW_KINDS = ("added", "removed", "rekeyed", "changed")
 
 
 class DiffError(Exception):
@@ -92,6 +100,12 @@ class TableDiff:
     rows_rekeyed: list[tuple[str, str]] = field(default_factory=list)  # (old key, new key)
     rows_changed: list[RowChange] = field(default_factory=list)
     file_bytes_changed: bool = False
+    # rows added, removed, rekeyed and changed, by kind: exact, while each list above stops at ROW_LIST_LIMIT
+    row_counts: dict[str, int] = field(default_factory=dict)
+
+    def count(self, kind: str) -> int:
+        """How many rows were added, removed, rekeyed or changed (one of ROW_KINDS)."""
+        return self.row_counts.get(kind, 0)
 
     def changes(self) -> list[Change]:
         """This table's changes, each with the bump it requires."""
@@ -129,15 +143,19 @@ class TableDiff:
             kind = "field-documentation" if change.key in DOC_PROPERTIES else "field-properties"
             add(kind, f"field `{change.field}` property '{change.key}' changed")
         if self.rows_removed:
-            add("rows-removed", f"{_count(self.rows_removed, 'row')} removed ({_some(self.rows_removed)})")
+            total = self.count("removed")
+            add("rows-removed", f"{_count(total, 'row')} removed ({_some(self.rows_removed, total)})")
         if self.rows_rekeyed:
+            total = self.count("rekeyed")
             pairs = [f"{old} → {new}" for old, new in self.rows_rekeyed]
-            add("rows-rekeyed", f"{_count(pairs, 'row')} re-keyed ({_some(pairs)})")
+            add("rows-rekeyed", f"{_count(total, 'row')} re-keyed ({_some(pairs, total)})")
         if self.rows_added:
-            add("rows-added", f"{_count(self.rows_added, 'row')} added ({_some(self.rows_added)})")
+            total = self.count("added")
+            add("rows-added", f"{_count(total, 'row')} added ({_some(self.rows_added, total)})")
         if self.rows_changed:
+            total = self.count("changed")
             described = [f"{row.key}: {', '.join(name for name, _, _ in row.fields)}" for row in self.rows_changed]
-            add("rows-changed", f"{_count(described, 'row')} changed ({_some(described, sep='; ')})")
+            add("rows-changed", f"{_count(total, 'row')} changed ({_some(described, total, sep='; ')})")
         if self.file_bytes_changed and not out:
             add("file-bytes", "the data file's bytes changed but no value did (formatting)")
         return out
@@ -184,6 +202,9 @@ def _table_dict(table: TableDiff) -> dict:
     data["fields_renamed"] = [{"old": o, "new": n} for o, n in table.fields_renamed]
     data["type_changes"] = [{"field": f, "old": o, "new": n} for f, o, n in table.type_changes]
     data["rows_rekeyed"] = [{"old": o, "new": n} for o, n in table.rows_rekeyed]
+    del data["row_counts"]
+    if any(table.count(kind) > len(data[f"rows_{kind}"]) for kind in ROW_KINDS):
+        data["row_counts"] = {kind: table.count(kind) for kind in ROW_KINDS}  # a list was cut: the exact numbers
     data["changes"] = [{"level": c.level.label, "kind": c.kind, "message": c.message} for c in table.changes()]
     return data
 
@@ -197,9 +218,9 @@ def diff_packages(old: Package, new: Package) -> PackageDiff:
     for name in names:
         before, after = old.resources.get(name), new.resources.get(name)
         if before is None:
-            tables.append(TableDiff(name, "added", rows_new=len(_read_rows(after).rows)))
+            tables.append(TableDiff(name, "added", rows_new=_read_rows(after).keys.len()))
         elif after is None:
-            tables.append(TableDiff(name, "removed", rows_old=len(_read_rows(before).rows)))
+            tables.append(TableDiff(name, "removed", rows_old=_read_rows(before).keys.len()))
         else:
             tables.append(diff_tables(before, after))
     return PackageDiff(old.label, new.label, tables, _property_changes("", old.descriptor, new.descriptor,
@@ -208,13 +229,30 @@ def diff_packages(old: Package, new: Package) -> PackageDiff:
 
 @dataclass
 class _Rows:
+    """A table's rows, the first of each key in file order: the keys, and the cells as text (None where empty).
+
+    Columns are kept as separate series, gathered one at a time: a frame operation on a whole table would
+    hold a copy of every column at once."""
+
     fields: list[str]
-    rows: dict[str, dict[str, str | None]]
-    digest: str
+    keys: pl.Series  # distinct
+    columns: dict[str, pl.Series]  # by field; row i holds the cells of keys[i]
+    path: Path
+
+    def positions(self, name: str) -> pl.DataFrame:
+        """Columns key and name: each key and its row's position."""
+        return self.keys.to_frame("key").with_row_index(name)
+
+    def column(self, name: str, positions: pl.Series) -> pl.Series:
+        """The cells of field name at positions."""
+        # The reader gives a chunk per batch; gathering from one chunk is several times faster, and a
+        # one-chunk copy of one column at a time costs little memory (the cells' text is shared, not copied).
+        return self.columns[name].rechunk().gather(positions)
 
 
 def _read_rows(resource: Resource) -> _Rows:
-    """A table's cells as text keyed by primary key (a line number stands in for a missing key)."""
+    """A table's rows by key: its primary key's cells joined by '|' (a line number stands in for a key with
+    an empty cell; every field together for a table without a primary key)."""
     if resource.schema is None or resource.path is None:
         raise DiffError(f"{resource.name}: its schema or data path could not be read")
     raw = read_raw_table(resource)
@@ -223,19 +261,32 @@ def _read_rows(resource: Resource) -> _Rows:
         where = f" (line {problem.row})" if problem and problem.row else ""
         raise DiffError(f"{resource.rel_path}{where}: {problem.message if problem else 'unreadable'}")
     fields = resource.field_names
-    key_fields = _as_list(resource.schema.get("primaryKey")) or fields
-    rows: dict[str, dict[str, str | None]] = {}
-    for record in raw.frame.iter_rows(named=True):
-        parts = [record.get(k) for k in key_fields]
-        key = "|".join(p or "" for p in parts) if all(parts) else f"(line {record[ROW]})"
-        rows.setdefault(key, {f: record[f] for f in fields})
-    return _Rows(fields, rows, hashlib.sha256(resource.path.read_bytes()).hexdigest())
+    keys = _keys(raw.frame, _as_list(resource.schema.get("primaryKey")) or fields, fields).rechunk()  # faster joins
+    columns = {name: raw.frame.get_column(name) for name in fields}
+    first = keys.is_first_distinct()
+    if not first.all():  # a repeated key: its first row stands for it
+        keys, columns = keys.filter(first), {name: column.filter(first) for name, column in columns.items()}
+    return _Rows(fields, keys, columns, resource.path)
+
+
+def _keys(frame: pl.DataFrame, key_fields: list[str], fields: list[str]) -> pl.Series:
+    """Each row's key: its key cells joined by '|', or '(line N)' when one of them is empty (the reader gives
+    None for an empty cell) or the key names a field the table lacks."""
+    line = pl.format("(line {})", frame.get_column(ROW))
+    if not key_fields or any(name not in fields for name in key_fields):
+        return pl.select(line.alias("key")).to_series()
+    parts = [frame.get_column(name) for name in key_fields]
+    joined = pl.concat_str(parts, separator="|")
+    if all(part.null_count() == 0 for part in parts):  # the usual case; one field: the column itself, not a copy
+        return parts[0].alias("key") if len(parts) == 1 else pl.select(joined.alias("key")).to_series()
+    present = pl.all_horizontal(part.is_not_null() for part in parts)
+    return pl.select(pl.when(present).then(joined).otherwise(line).alias("key")).to_series()
 
 
 def diff_tables(old: Resource, new: Resource) -> TableDiff:
     """Schema and row differences of one table present in both packages."""
     before, after = _read_rows(old), _read_rows(new)
-    result = TableDiff(old.name, "changed-or-same", len(before.rows), len(after.rows))
+    result = TableDiff(old.name, "changed-or-same", before.keys.len(), after.keys.len())
     result.resource_changes = _property_changes("", old.descriptor, new.descriptor,
                                                 ignore={"name", "schema"} | FILE_PROPERTIES)
     old_fields = {f["name"]: f for f in old.schema["fields"]}
@@ -243,7 +294,8 @@ def diff_tables(old: Resource, new: Resource) -> TableDiff:
     removed = [n for n in before.fields if n not in new_fields]
     added = [n for n in after.fields if n not in old_fields]
     mapping = {n: n for n in before.fields if n in new_fields}  # old field name -> new field name
-    for old_name, new_name in _renamed_fields(removed, added, old_fields, new_fields, before, after):
+    common = before.positions("old").join(after.positions("new"), on="key", how="inner")  # key, old, new
+    for old_name, new_name in _renamed_fields(removed, added, old_fields, new_fields, before, after, common):
         result.fields_renamed.append((old_name, new_name))
         mapping[old_name] = new_name
         removed.remove(old_name)
@@ -265,48 +317,73 @@ def diff_tables(old: Resource, new: Resource) -> TableDiff:
             a, b = [mapping.get(n, n) for n in _as_list(a)], _as_list(b)
         if a != b:
             result.schema_changes.append(PropertyChange("", key, old.schema.get(key), new.schema.get(key)))
-    _diff_rows(result, before, after, mapping, _as_list(new.schema.get("primaryKey")))
-    result.file_bytes_changed = before.digest != after.digest
+    _diff_rows(result, before, after, common, mapping, _as_list(new.schema.get("primaryKey")))
+    result.file_bytes_changed = not _same_bytes(before.path, after.path)
     return result
 
 
-def _diff_rows(result: TableDiff, before: _Rows, after: _Rows, mapping: dict[str, str], key_fields: list[str]) -> None:
-    removed = [k for k in before.rows if k not in after.rows]
-    added = [k for k in after.rows if k not in before.rows]
-    for key in before.rows:
-        if key in after.rows:
-            old_row, new_row = before.rows[key], after.rows[key]
-            fields = [(new, old_row[old], new_row[new]) for old, new in mapping.items() if old_row[old] != new_row[new]]
-            if fields:
-                result.rows_changed.append(RowChange(key, fields))
+def _diff_rows(result: TableDiff, before: _Rows, after: _Rows, common: pl.DataFrame, mapping: dict[str, str],
+               key_fields: list[str]) -> None:
+    """Rows removed, added, re-keyed and changed: counted in full, listed up to ROW_LIST_LIMIT each, in file
+    order (old file order for removed, re-keyed and changed rows; new file order for added rows)."""
+    limit = ROW_LIST_LIMIT  # read at call time, so tests can lower it
+    differs = pl.repeat(False, common.height, dtype=pl.Boolean, eager=True)
+    for old, new in mapping.items():  # one field at a time: only two columns of the shared rows are aligned at once
+        differs = differs | before.column(old, common["old"]).ne_missing(after.column(new, common["new"]))
+    changed = common.filter(differs).sort("old")
+    result.row_counts["changed"] = changed.height
+    listed = changed.head(limit)
+    values = [(new, before.column(old, listed["old"]).to_list(), after.column(new, listed["new"]).to_list())
+              for old, new in mapping.items()]
+    for i, key in enumerate(listed["key"].to_list()):
+        result.rows_changed.append(RowChange(key, [(name, b[i], a[i]) for name, b, a in values if b[i] != a[i]]))
+
+    removed = before.positions("old").join(after.keys.to_frame("key"), on="key", how="anti").sort("old")
+    added = after.positions("new").join(before.keys.to_frame("key"), on="key", how="anti").sort("new")
     # a removed row whose other values all reappear under a new key was re-keyed
     content = [(old, new) for old, new in mapping.items() if new not in key_fields]
-    by_content: dict[tuple, list[str]] = {}
-    for key in added:
-        signature = tuple(after.rows[key][new] for _, new in content)
-        by_content.setdefault(signature, []).append(key)
-    for key in removed:
-        signature = tuple(before.rows[key][old] for old, _ in content)
-        if any(signature) and by_content.get(signature):
-            result.rows_rekeyed.append((key, by_content[signature].pop(0)))
-    rekeyed_old = {old for old, _ in result.rows_rekeyed}
-    rekeyed_new = {new for _, new in result.rows_rekeyed}
-    result.rows_removed = [k for k in removed if k not in rekeyed_old]
-    result.rows_added = [k for k in added if k not in rekeyed_new]
+    rekeyed = _rekeyed(before, after, removed, added, content)
+    result.row_counts["rekeyed"] = rekeyed.height
+    result.rows_rekeyed = list(zip(*(rekeyed.head(limit)[c].to_list() for c in ("key", "key_new")), strict=True))
+    removed = removed.join(rekeyed.select("key"), on="key", how="anti").sort("old")
+    added = added.join(rekeyed.select(pl.col("key_new").alias("key")), on="key", how="anti").sort("new")
+    result.row_counts["removed"], result.rows_removed = removed.height, removed["key"].head(limit).to_list()
+    result.row_counts["added"], result.rows_added = added.height, added["key"].head(limit).to_list()
+
+
+def _rekeyed(before: _Rows, after: _Rows, removed: pl.DataFrame, added: pl.DataFrame,
+             content: list[tuple[str, str]]) -> pl.DataFrame:
+    """Pairs (key, key_new) of re-keyed rows, in old file order: the n-th removed row with some content is
+    paired with the n-th added row of the same content (a row whose content is all empty is never paired)."""
+    if not content or removed.is_empty() or added.is_empty():
+        return pl.DataFrame(schema={"key": pl.String, "key_new": pl.String})
+    old = _with_content(removed, before, [old for old, _ in content], "old")
+    new = _with_content(added, after, [new for _, new in content], "new")
+    joined = old.join(new, on=[c for c in old.columns if c not in ("key", "old")], how="inner", suffix="_new")
+    return joined.sort("old").select("key", "key_new")
+
+
+def _with_content(found: pl.DataFrame, rows: _Rows, names: list[str], position: str) -> pl.DataFrame:
+    """The rows of found (key, position) with some content: each content cell as a join column (an empty cell
+    as "", which no other cell holds: the reader gives None for it), and a rank: the row's number among the
+    rows of the same content."""
+    columns = {f"cell{i}": rows.column(name, found[position]) for i, name in enumerate(names)}
+    frame = found.with_columns(**columns).filter(pl.any_horizontal(pl.col(c).is_not_null() for c in columns))
+    return frame.with_columns(pl.col(c).fill_null("") for c in columns).with_columns(
+        rank=pl.int_range(pl.len()).over([*columns]))
 
 
 def _renamed_fields(removed: list[str], added: list[str], old_fields: dict, new_fields: dict,
-                    before: _Rows, after: _Rows) -> list[tuple[str, str]]:
+                    before: _Rows, after: _Rows, common: pl.DataFrame) -> list[tuple[str, str]]:
     """Pairs (removed, added) that look like one renamed field: same type and, where rows are shared,
     the same values; with no shared rows, the same position."""
-    common = [k for k in before.rows if k in after.rows]
     pairs, taken = [], set()
     for old_name in removed:
         for new_name in added:
             if new_name in taken or _type(old_fields[old_name]) != _type(new_fields[new_name]):
                 continue
-            if common:
-                same = all(before.rows[k][old_name] == after.rows[k][new_name] for k in common)
+            if common.height:
+                same = before.column(old_name, common["old"]).eq_missing(after.column(new_name, common["new"])).all()
             else:
                 same = before.fields.index(old_name) == after.fields.index(new_name)
             if same:
@@ -314,6 +391,17 @@ def _renamed_fields(removed: list[str], added: list[str], old_fields: dict, new_
                 taken.add(new_name)
                 break
     return pairs
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Whether two files hold the same bytes, read 1 MiB at a time."""
+    if a.stat().st_size != b.stat().st_size:
+        return False
+    with open(a, "rb") as one, open(b, "rb") as other:
+        while chunk := one.read(1 << 20):
+            if chunk != other.read(1 << 20):
+                return False
+    return True
 
 
 def _property_changes(field_name: str, old: dict, new: dict, ignore: set[str] = frozenset()) -> list[PropertyChange]:
@@ -335,13 +423,15 @@ def _show(value: object) -> str:
     return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
 
 
-def _count(items: list, noun: str) -> str:
-    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def _some(items: list[str], limit: int = LIST_LIMIT, sep: str = ", ") -> str:
-    shown = sep.join(items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+def _some(items: list[str], total: int, sep: str = ", ") -> str:
+    """The first LIST_LIMIT items (items being the first of total), then how many more there are."""
+    shown = sep.join(items[:LIST_LIMIT])
+    more = total - min(len(items), LIST_LIMIT)
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 # ---------------------------------------------------------------- opening either side
@@ -403,8 +493,8 @@ def render_markdown(diff: PackageDiff) -> str:
               "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for t in diff.tables:
         schema_count = sum(1 for c in t.changes() if not c.kind.startswith("rows-") and c.kind != "file-bytes")
-        lines.append(f"| {t.name} | {t.rows_old} | {t.rows_new} | {len(t.rows_added)} | {len(t.rows_removed)} | "
-                     f"{len(t.rows_rekeyed)} | {len(t.rows_changed)} | {schema_count} |")
+        lines.append(f"| {t.name} | {t.rows_old} | {t.rows_new} | {t.count('added')} | {t.count('removed')} | "
+                     f"{t.count('rekeyed')} | {t.count('changed')} | {schema_count} |")
     lines += ["", "## Changes and the bump each requires", ""]
     lines += [f"- **{c.level.label}**: {c.message}" for c in changes]
     for t in diff.tables:
@@ -416,19 +506,29 @@ def render_markdown(diff: PackageDiff) -> str:
 def _table_markdown(t: TableDiff) -> list[str]:
     lines = [f"## {t.name}"]
     if t.rows_added:
-        lines += ["", f"Rows added ({len(t.rows_added)}): " + ", ".join(f"`{k}`" for k in t.rows_added)]
+        lines += ["", f"Rows added ({t.count('added')}): " + ", ".join(f"`{k}`" for k in t.rows_added)
+                  + _not_listed(t, "added")]
     if t.rows_removed:
-        lines += ["", f"Rows removed ({len(t.rows_removed)}): " + ", ".join(f"`{k}`" for k in t.rows_removed)]
+        lines += ["", f"Rows removed ({t.count('removed')}): " + ", ".join(f"`{k}`" for k in t.rows_removed)
+                  + _not_listed(t, "removed")]
     if t.rows_rekeyed:
-        lines += ["", f"Rows re-keyed ({len(t.rows_rekeyed)}): "
-                  + ", ".join(f"`{o}` → `{n}`" for o, n in t.rows_rekeyed)]
+        lines += ["", f"Rows re-keyed ({t.count('rekeyed')}): "
+                  + ", ".join(f"`{o}` → `{n}`" for o, n in t.rows_rekeyed) + _not_listed(t, "rekeyed")]
     if t.rows_changed:
-        lines += ["", f"Rows changed ({len(t.rows_changed)}):", "", "| key | field | before | after |",
+        lines += ["", f"Rows changed ({t.count('changed')}):", "", "| key | field | before | after |",
                   "| --- | --- | --- | --- |"]
         for row in t.rows_changed:
             for name, before, after in row.fields:
-                lines.append(f"| `{row.key}` | `{name}` | {_cell(before)} | {_cell(after)} |")
+                key = row.key.replace("|", "\\|")  # a composite key's '|' would end the table cell
+                lines.append(f"| `{key}` | `{name}` | {_cell(before)} | {_cell(after)} |")
+        if t.count("changed") > len(t.rows_changed):
+            lines += ["", f"Only the first {len(t.rows_changed)} of {t.count('changed')} changed rows are listed."]
     return lines
+
+
+def _not_listed(t: TableDiff, kind: str) -> str:
+    more = t.count(kind) - len(getattr(t, f"rows_{kind}"))
+    return f" and {more} more (not listed)" if more > 0 else ""
 
 
 def _cell(value: str | None) -> str:
@@ -448,7 +548,7 @@ def changelog_entry(diff: PackageDiff, previous: str) -> str:
 
 def first_release_entry(package: Package) -> str:
     """The '### Data changes' body of a first release: there is nothing to compare with."""
-    counts = [(name, len(_read_rows(resource).rows)) for name, resource in package.resources.items()]
+    counts = [(name, _read_rows(resource).keys.len()) for name, resource in package.resources.items()]
     total = sum(n for _, n in counts)
     listed = ", ".join(f"{name} {n}" for name, n in counts)
     return (f"First release: there is no earlier release to compare with. "
