@@ -5,9 +5,6 @@
 
 from __future__ import annotations
 
-import json
-import math
-import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -38,7 +35,7 @@ def render_results(results: dict, runs_of) -> str:
     lines += ["## Targets", "", "| Target | Measured | Met |", "|---|---|---|"]
     lines += [f"| {t} | {measured} | {'yes' if ok else '**no**'} |" for t, measured, ok in targets]
     lines += ["", *_size_table(results, runs_of), *_shipped(results, runs_of), *_errors(results, runs_of),
-              *_diff(results, runs_of), *_changes(results, runs_of), *_micro(results)]
+              *_diff(results, runs_of), *_changes(results, runs_of)]
     notes = HERE / "NOTES.md"
     if notes.is_file():
         lines += ["", notes.read_text(encoding="utf-8").rstrip()]
@@ -213,25 +210,3 @@ def _changes(results: dict, runs_of) -> list[str]:
     return [*lines, ""]
 
 
-def _micro(results: dict) -> list[str]:
-    micro = results.get("micro")
-    if not micro:
-        return []
-    if isinstance(micro, dict):
-        return ["## Micro-benchmarks", "", "failed: " + micro.get("error", "?"), ""]
-    lines = ["## Each replaced step, old and new, on the 1M-row data", "",
-             "Best of three in one process (`benchmarks/micro.py`); each pair is also checked to give the same answer.",
-             "", "| Step | Old | New | Old time | New time | Speed-up |", "|---|---|---|---|---|---|"]
-    for row in micro:
-        speed = row["old_s"] / row["new_s"] if row["new_s"] else math.inf
-        lines.append(f"| {row['step']} | {row['old']} | {row['new']} | {row['old_s']:.3f} s | {row['new_s']:.3f} s | "
-                     f"{speed:.1f}× |")
-    return [*lines, ""]
-
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(HERE))
-    from run import _runs
-
-    data = json.loads((HERE / "RESULTS.json").read_text(encoding="utf-8"))
-    (HERE / "RESULTS.md").write_text(render_results(data, _runs), encoding="utf-8")

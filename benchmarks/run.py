@@ -13,7 +13,7 @@ cells and every rule's seeded defect (time, and the report compared with the see
 of the 1M-row package against a changed copy (rows removed, added, re-keyed and changed; time and memory beside
 validate, the reported counts against the changes made, and the diff as it was before the polars rewrite); the engine as
 it was at each commit of BASELINES, the current engine with single optimisations
-switched off, and micro-benchmarks of each replaced expression (old and new on the same 1M-row data).
+switched off.
 Writes benchmarks/RESULTS.md and benchmarks/RESULTS.json. Not a test: it never runs under pytest.
 """
 
@@ -40,8 +40,8 @@ sys.path.insert(0, str(HERE))
 import generate  # noqa: E402  (benchmarks/ is not a package)
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000, "10m": 10_000_000}
-# Earlier engines, run on the same packages: what the performance work bought
-BASELINES = {"48cd662": "before the performance work", "e4669c0": "as released in 1.0.0"}
+# Earlier engines, run on the same packages: what the redesign cost or bought
+BASELINES = {"e4669c0": "as released in 1.0.0", "2d9c515": "before the engine redesign (pandera internals)"}
 FRICTIONLESS_UP_TO = 1_000_000  # frictionless at 10M rows would take ~5 minutes a run: skipped
 BAD_CELLS = 100_000
 DIFF_BASELINE = ("2d9c515", "before the polars row diff")  # Python dicts of whole tables: ~30 s, ~3.8 GB at 1M
@@ -62,9 +62,12 @@ IN_LINE = ("import opimpact.validate as v, opimpact.csvreader as c\n"
 ABLATIONS = {
     "all optimisations (as shipped)": "",
     "without the read-ahead threads": IN_LINE,
-    "without the screen (pandera validates every column)": (
-        "import opimpact.validate as v; v.failing_checks = lambda schema, *args: dict.fromkeys(schema.columns)"),
-    "without distinct-value checks": "import opimpact.validate as v; v.repeated_columns = lambda frame: []",
+    "without the screen (pandera validates every check on every row)": (
+        "import opimpact.checking as c\n"
+        "def everything(frame, checks, typed_fields, repeated=frozenset()):\n"
+        "    return c.Screened(failing=list(checks), rows=frame if checks else None)\n"
+        "c.screen = everything"),
+    "without distinct-value checks": "import opimpact.checking as c; c.repeated_columns = lambda frame, names: set()",
     "batches of 32 MiB (not 64)": "import opimpact.validate as v; v.BATCH_BYTES = 32 << 20",
     "batches of 128 MiB (not 64)": "import opimpact.validate as v; v.BATCH_BYTES = 128 << 20",
     "one batch per table (no batching)": "import opimpact.validate as v; v.BATCH_BYTES = 1 << 40",
@@ -252,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=5,
                         help="repetitions up to 1M rows (frictionless: 3 at 1M; everything once at 10M)")
     parser.add_argument("--skip", default="",
-                        help="comma-separated parts to skip: baseline,ablation,micro,errors,diff")
+                        help="comma-separated parts to skip: baseline,ablation,errors,diff")
     parser.add_argument("--output", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args(argv)
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
@@ -295,8 +298,6 @@ def main(argv: list[str] | None = None) -> int:
         results["diff"] = diff_run(with_baseline="baseline" not in skip)
     if "baseline" not in skip or "ablation" not in skip:
         results["changes"] = changes_run(skip)
-    if "micro" not in skip:
-        results["micro"] = micro_run()
     results["load_after"] = os.getloadavg()
     results["duration_s"] = time.perf_counter() - started
     (args.output.with_suffix(".json")).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
@@ -392,16 +393,6 @@ def changes_run(skip: set[str]) -> dict:
     log(f"changes: {len(commands)} variants, 3 repetitions")
     out["runs"] = {k: v.to_dict() for k, v in interleaved(commands, 3).items()}
     return out
-
-
-def micro_run() -> dict:
-    """Old and new form of each replaced step, timed in one fresh process on the 1M-row package."""
-    pkg, _ = package("1m", 1_000_000)
-    log("micro-benchmarks")
-    done = subprocess.run([sys.executable, str(HERE / "micro.py"), str(pkg)], capture_output=True, text=True)
-    if done.returncode != 0:
-        return {"error": done.stderr[-2000:]}
-    return json.loads(done.stdout)
 
 
 def machine() -> dict:

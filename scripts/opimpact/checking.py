@@ -110,8 +110,14 @@ def screen(frame: pl.DataFrame, checks: list[BoundCheck], typed_fields: frozense
         return out
     has_bad = bool(typed_fields) and bool(frame[BAD_ANY].any())
     exprs = {c.label: c.expr(typed_fields) if has_bad else c.check.ok.fill_null(False) for c in checks}
-    by_value = {} if has_bad else {c.label: c.field for c in checks if c.check.value_wise and c.field in repeated}
-    verdicts = _verdicts(frame, checks, exprs, by_value)
+    by_value = {c.label: c.field for c in checks if c.check.value_wise and c.field in repeated}
+    # Value-wise checks run on distinct values, without the type-error flags: skipping a cell can only make a
+    # check pass, so one that passes there passes; one that fails is run again with the flags, on every row.
+    plain = {label: c.check.ok.fill_null(False) for c in checks if (label := c.label) in by_value}
+    verdicts = _verdicts(frame, checks, exprs | plain, by_value)
+    if has_bad:
+        again = [c for c in checks if c.label in by_value and verdicts[c.label] is False]
+        verdicts |= _verdicts(frame, again, exprs, {}) if again else {}
     for check in checks:
         verdict = verdicts[check.label]
         if isinstance(verdict, str):
