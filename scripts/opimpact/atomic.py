@@ -100,14 +100,13 @@ class Transaction:
 
     def _undo(self) -> None:
         for move in reversed(self._moves):
-            if not move.moved or os.path.lexists(move.temp):  # never moved
-                continue
-            if move.backup is not None:
-                os.replace(move.backup, move.target)
-            elif move.is_folder:
-                shutil.rmtree(move.target, ignore_errors=True)
-            else:
-                move.target.unlink(missing_ok=True)
+            if move.moved and not os.path.lexists(move.temp):  # it was moved: put back what it replaced
+                if move.backup is not None:
+                    os.replace(move.backup, move.target)
+                elif move.is_folder:
+                    shutil.rmtree(move.target, ignore_errors=True)
+                else:
+                    move.target.unlink(missing_ok=True)
             move.moved = False
 
     def _drop_backups(self) -> None:

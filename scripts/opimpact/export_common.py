@@ -10,15 +10,17 @@ from datetime import datetime, timezone
 
 import polars as pl
 
+from .errors import OpimpactError
+from .outputs import check_outputs, package_files
 from .package import Package, UnreadableInput, open_package
 
-__all__ = ["ExportError", "InvalidPackage", "LoadedPackage", "loaded_package", "package_created", "citation_text",
-           "UnreadableInput"]
+__all__ = ["ExportError", "InvalidPackage", "LoadedPackage", "loaded_package", "export_source", "package_created",
+           "citation_text", "UnreadableInput"]
 
 FALLBACK_CREATED = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-class InvalidPackage(Exception):
+class InvalidPackage(OpimpactError):
     """The package does not validate, so it is not exported (exit code 1)."""
 
     def __init__(self, label: str, error_count: int):
@@ -28,7 +30,7 @@ class InvalidPackage(Exception):
                          f"Run `opimpact validate {label}` to see what to fix.")
 
 
-class ExportError(Exception):
+class ExportError(OpimpactError):
     """Valid data that the target format cannot hold (for example a cell too long for Excel); exit code 1."""
 
 
@@ -61,6 +63,24 @@ def loaded_package(source: Package | LoadedPackage | str | os.PathLike, check: b
         yield _load(source, check)
         return
     with open_package(source) as package:
+        yield _load(package, check)
+
+
+@contextmanager
+def export_source(source: Package | LoadedPackage | str | os.PathLike, outputs: list[str | os.PathLike],
+                  check: bool = True) -> Iterator[LoadedPackage]:
+    """Open source, refuse outputs that would write over one of its files (exit 2, before anything is validated
+    or written), then yield it loaded (validated first when check is true; see loaded_package)."""
+    if isinstance(source, LoadedPackage):
+        check_outputs(outputs, package_files(source.package))
+        yield source
+        return
+    if isinstance(source, Package):
+        check_outputs(outputs, package_files(source))
+        yield _load(source, check)
+        return
+    with open_package(source) as package:
+        check_outputs(outputs, package_files(package, source))
         yield _load(package, check)
 
 
