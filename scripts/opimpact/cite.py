@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import safeio
 from .errors import OpimpactError
-from .newlines import LINE_START, line_ending
+from .newlines import LINE_BREAK, LINE_START, line_ending
 from .package import UnreadableInput
 
 CITATION_NAME = "CITATION.cff"
@@ -205,7 +205,7 @@ def citation(root: Path, fmt: str = "text", version: str | None = None,
         text = with_release(text, version, released[version])
         cff = parse_citation(text)
     if fmt == "cff":
-        return text
+        return LINE_BREAK.sub("\n", text.removeprefix("\ufeff"))
     return {"text": render_text, "bibtex": render_bibtex, "ris": render_ris}[fmt](cff)
 
 

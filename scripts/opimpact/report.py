@@ -62,8 +62,9 @@ def printable(text: str) -> str:
 
 
 def terminal_safe(text: str) -> str:
-    """Text safe to print as it is, several lines long: printable() on each line, the line breaks kept."""
-    return "\n".join(printable(line) for line in text.split("\n"))
+    """Text safe to print as it is, several lines long: printable() on each line, line breaks (LF or CRLF) kept
+    as LF. A carriage return on its own is escaped: it would let later text overwrite what the line showed."""
+    return "\n".join(printable(line) for line in re.split(r"\r?\n", text))
 
 
 def _json_escape(match: re.Match) -> str:
