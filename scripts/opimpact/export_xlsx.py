@@ -11,6 +11,7 @@ come from the descriptor, and xlsxwriter stamps every zip entry 1980-01-01.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 import os
 from pathlib import Path
@@ -48,11 +49,14 @@ def write_workbook(package: Package | LoadedPackage | str | os.PathLike, out_pat
 
 
 def _write(loaded: LoadedPackage, path: Path, version: str) -> None:
+    """Build the workbook in memory, then write its bytes: a disk error is then a plain OSError on our own write,
+    not an exception inside xlsxwriter's half-written zip."""
     import xlsxwriter
 
     options = {"strings_to_numbers": False, "strings_to_formulas": False, "strings_to_urls": False,
                "in_memory": True, "default_date_format": DATE_FORMAT}
-    workbook = xlsxwriter.Workbook(str(path), options)
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer, options)
     try:
         fmt = _Formats(workbook)
         _set_properties(workbook, loaded, version)
@@ -62,6 +66,7 @@ def _write(loaded: LoadedPackage, path: Path, version: str) -> None:
         _codebook_sheet(workbook, fmt, loaded)
     finally:
         workbook.close()
+    path.write_bytes(buffer.getvalue())
 
 
 class _Formats:
