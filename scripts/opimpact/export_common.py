@@ -94,6 +94,23 @@ def _load(package: Package, check: bool) -> LoadedPackage:
     return LoadedPackage(package, load_typed_tables(package))
 
 
+def listed(descriptor: dict, key: str) -> list:
+    """The items of a list property of the descriptor (contributors, licenses, sources, keywords); a property of
+    another kind gives none. The validator does not check these, so an export must not assume them."""
+    value = descriptor.get(key)
+    return value if isinstance(value, list) else []
+
+
+def objects(descriptor: dict, key: str) -> list[dict]:
+    """The objects among listed(descriptor, key)."""
+    return [item for item in listed(descriptor, key) if isinstance(item, dict)]
+
+
+def text(value: object) -> str:
+    """A descriptor value as text ('' for a missing one)."""
+    return "" if value is None else str(value)
+
+
 def package_created(descriptor: dict) -> datetime:
     """The package's `created` timestamp (UTC), used wherever a format wants a date, so output is reproducible."""
     value = descriptor.get("created")
@@ -119,8 +136,8 @@ def citation_text(package: Package, version: str | None = None) -> str:
         return render_text(parse_citation(text)).strip()
     except CitationError:
         pass
-    authors = "; ".join(c.get("title", "") for c in descriptor.get("contributors", [])
-                        if isinstance(c, dict) and c.get("role", "author") == "author" and c.get("title"))
+    authors = "; ".join(text(c["title"]) for c in objects(descriptor, "contributors")
+                        if c.get("role", "author") == "author" and c.get("title"))
     title = descriptor.get("title", descriptor.get("name", "op-impact"))
     edition = f" (Version {version})" if version else ""
     link = f" {descriptor['homepage']}" if descriptor.get("homepage") else ""
@@ -130,12 +147,11 @@ def citation_text(package: Package, version: str | None = None) -> str:
 def licence_text(descriptor: dict) -> str:
     """The licences as 'Title (name), path', one after another."""
     out = []
-    for lic in descriptor.get("licenses", []):
-        if isinstance(lic, dict):
-            label = lic.get("title") or lic.get("name") or ""
-            if lic.get("name") and lic.get("title"):
-                label = f"{lic['title']} ({lic['name']})"
-            out.append(f"{label}, {lic['path']}" if lic.get("path") else label)
+    for lic in objects(descriptor, "licenses"):
+        label = text(lic.get("title") or lic.get("name") or "")
+        if lic.get("name") and lic.get("title"):
+            label = f"{lic['title']} ({lic['name']})"
+        out.append(f"{label}, {lic['path']}" if lic.get("path") else label)
     return "; ".join(out)
 
 

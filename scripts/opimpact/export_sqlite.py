@@ -25,6 +25,8 @@ from .export_common import (
     export_source,
     licence_text,
     loaded_package,
+    objects,
+    text,
 )
 from .package import Package
 
@@ -186,7 +188,7 @@ def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, dat
     """Datasette metadata for the database named database (the db file's stem): titles, descriptions, licence."""
     with loaded_package(package, check=check) as loaded:
         d = loaded.descriptor
-        licences = [lic for lic in d.get("licenses", []) if isinstance(lic, dict)]
+        licences = objects(d, "licenses")
         meta: dict = {"title": d.get("title", d.get("name", "")), "description": d.get("description", "")}
         if licences:
             meta["license"] = licences[0].get("name") or licences[0].get("title", "")
@@ -194,7 +196,7 @@ def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, dat
                 meta["license_url"] = licences[0]["path"]
             if len(licences) > 1:
                 meta["license"] = licence_text(d)
-        sources = [s.get("title", "") for s in d.get("sources", []) if isinstance(s, dict) and s.get("title")]
+        sources = [text(s["title"]) for s in objects(d, "sources") if s.get("title")]
         if sources:
             meta["source"] = "; ".join(sources)
         if d.get("homepage"):
