@@ -368,3 +368,16 @@ def test_fuzz_plot_dates_and_text(bases, data) -> None:
         set_title["title"] = data.draw(st.sampled_from(HOSTILE_TEXT[:14]))
         (root / "datapackage.json").write_text(json.dumps(set_title), encoding="utf-8")
         attempt(root, ["plot", ".", "--out", "out/t.png"], CODES, outputs=["out/t.png"])
+
+
+README_PHRASES = {"descriptor": "the descriptor {n} examples", "schema": "Table Schema {n}", "csv": "CSV bytes {n}",
+                  "citation": "`CITATION.cff` {n}", "changelog": "`CHANGELOG.md` {n}", "changelog-cli": "plus {n} through",
+                  "record": "release records {n}", "zip": "zips {n}", "plot": "`plot` {n}",
+                  "dates": "whole calendar {n}"}
+
+
+def test_readme_states_the_example_counts() -> None:
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8").split())
+    assert set(README_PHRASES) == set(EXAMPLES)
+    missing = [key for key, phrase in README_PHRASES.items() if phrase.format(n=EXAMPLES[key]) not in readme]
+    assert not missing, f"the README does not state these example counts: {missing}"
