@@ -254,3 +254,157 @@ def test_a_second_release_is_refused_while_another_process_releases(release_fixt
         holder.communicate(timeout=60)
     result = CliRunner().invoke(cli, ["release", "1.0.0", "--package", str(release_fixture)])
     assert result.exit_code == 0, result.output
+
+
+# --- a real Ctrl-C, and a full disk, part-way through each command that writes ----------------------------
+#
+# The command runs in a child process. PAUSER wraps one of opimpact's own functions so that its n-th call
+# stops and waits: the parent then sends SIGINT, as Ctrl-C does. A full disk is a file-size limit
+# (RLIMIT_FSIZE, SIGXFSZ ignored): writes past it fail with an OSError, as on a full disk. Either way the
+# package and the previous outputs must be left byte for byte, with no temporary file anywhere.
+
+PAUSER = textwrap.dedent("""
+    import importlib, sys
+
+    module, name, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    target = importlib.import_module(module)
+    original, calls = getattr(target, name), []
+
+    def pausing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == nth:
+            print("paused", flush=True)
+            sys.stdin.read()  # Ctrl-C arrives here
+        return original(*args, **kwargs)
+
+    setattr(target, name, pausing)
+    from opimpact.cli import cli
+    cli(sys.argv[4:], prog_name="opimpact")
+""")
+
+EXPORTS = {
+    "xlsx": (["export", "xlsx", ".", "--out", "out/x.xlsx"], ["out/x.xlsx"]),
+    "sqlite": (["export", "sqlite", ".", "--out", "out/x.sqlite"], ["out/x.sqlite", "out/x.metadata.json"]),
+    "codebook": (["export", "codebook", ".", "--out", "out/codebook.md"], ["out/codebook.md"]),
+    "plot": (["plot", ".", "--out", "out/timeline.png"], ["out/timeline.png"]),
+}
+
+
+def tree(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+def _child_env(scratch: Path) -> dict[str, str]:
+    return {**os.environ, "TMPDIR": str(scratch), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def interrupt(root: Path, scratch: Path, pause: tuple[str, str, int], argv: list[str]) -> tuple[int, str]:
+    """Run `opimpact argv` in root, send SIGINT when the pause point is reached; (exit code, stderr)."""
+    child = subprocess.Popen([sys.executable, "-c", PAUSER, *map(str, pause), *argv], cwd=root, env=_child_env(scratch),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        line = child.stdout.readline()
+        if line != b"paused\n":
+            _, err = child.communicate(timeout=120)
+            raise AssertionError(f"never reached {pause}: {line!r} {err.decode(errors='replace')}")
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    return child.returncode, err.decode("utf-8", "replace")
+
+
+def full_disk(root: Path, scratch: Path, argv: list[str], limit: int) -> tuple[int, str]:
+    import resource
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    done = subprocess.run([sys.executable, "-c", "import sys; from opimpact.cli import cli; cli(sys.argv[1:])", *argv],
+                          cwd=root, env=_child_env(scratch), capture_output=True, timeout=300, preexec_fn=small_disk)
+    return done.returncode, done.stderr.decode("utf-8", "replace")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> tuple[Path, Path]:
+    root = make_release_fixture(tmp_path / "pkg")
+    (root / "out").mkdir()
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    return root, scratch
+
+
+def _previous_outputs(root: Path, outputs: list[str]) -> None:
+    for name in outputs:
+        (root / name).write_bytes(b"the previous " + name.encode())
+
+
+EXPORT_PAUSES = [
+    ("xlsx", ("opimpact.export_xlsx", "_table_sheet", 2)),  # writing the workbook
+    ("xlsx", ("opimpact.atomic", "_settle", 1)),  # written, not yet moved into place
+    ("sqlite", ("opimpact.export_sqlite", "_insert", 3)),  # filling the database
+    ("sqlite", ("opimpact.atomic", "_settle", 2)),  # database written, metadata not yet settled
+    ("sqlite", ("opimpact.atomic", "_keep_original", 2)),  # moving the two files into place (Ctrl-C deferred, undone)
+    ("codebook", ("opimpact.atomic", "_settle", 1)),
+    ("plot", ("opimpact.plot", "_save", 1)),  # drawing into the temporary file
+    ("plot", ("opimpact.atomic", "_settle", 1)),
+]
+
+
+EXPORT_TRIALS = [(command, pause, previous) for command, pause in EXPORT_PAUSES for previous in (True, False)
+                 if previous or pause[1] != "_keep_original"]  # only a replaced file is kept aside while moving
+
+
+@pytest.mark.parametrize("command,pause,previous", EXPORT_TRIALS,
+                         ids=[f"{c}-{p[1]}-{p[2]}-{'replacing' if r else 'new'}" for c, p, r in EXPORT_TRIALS])
+def test_ctrl_c_part_way_through_an_export(workspace, command: str, pause, previous: bool) -> None:
+    root, scratch = workspace
+    argv, outputs = EXPORTS[command]
+    if previous:
+        _previous_outputs(root, outputs)
+    before = tree(root)
+    code, err = interrupt(root, scratch, pause, argv)
+    assert code == 1 and "Aborted" in err and "Traceback" not in err, err
+    assert tree(root) == before
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", EXPORTS)
+def test_full_disk_part_way_through_an_export(workspace, command: str) -> None:
+    root, scratch = workspace
+    argv, outputs = EXPORTS[command]
+    _previous_outputs(root, outputs)
+    before = tree(root)
+    code, err = full_disk(root, scratch, argv, limit=4096)
+    assert code == 2 and "nothing was written" in err and "Traceback" not in err, err
+    assert tree(root) == before
+    assert list(scratch.iterdir()) == []
+
+
+RELEASE_PAUSES = [
+    ("opimpact.release", "write_release_zip", 1),  # building dist/1.0.0 in its temporary folder
+    ("opimpact.release", "build_artifacts", 2),  # the reproducibility rebuild
+    ("opimpact.atomic", "_settle", 6),  # everything written; the first parts settled, nothing moved yet
+    ("opimpact.atomic", "_keep_original", 3),  # moving the rewritten files into place (Ctrl-C deferred, undone)
+]
+
+
+@pytest.mark.parametrize("pause", RELEASE_PAUSES, ids=[f"{p[1]}-{p[2]}" for p in RELEASE_PAUSES])
+def test_ctrl_c_part_way_through_a_release(workspace, pause) -> None:
+    root, scratch = workspace
+    before = tree(root)
+    code, err = interrupt(root, scratch, pause, ["release", "1.0.0"])
+    assert code == 1 and "Aborted" in err and "Traceback" not in err, err
+    assert tree(root) == before
+    assert list(scratch.iterdir()) == []
+
+
+def test_full_disk_part_way_through_a_release(workspace) -> None:
+    root, scratch = workspace
+    before = tree(root)
+    code, err = full_disk(root, scratch, ["release", "1.0.0"], limit=8192)
+    assert code == 2 and "nothing was changed" in err and "Traceback" not in err, err
+    assert tree(root) == before
+    assert list(scratch.iterdir()) == []

@@ -393,8 +393,8 @@ def _fail_on_call(monkeypatch, name: str, call: int) -> None:
 @pytest.mark.parametrize(("name", "call"), [
     ("write_release_zip", 1),  # building the artifacts
     ("render_sums", 2),  # the reproducibility rebuild
-    ("_replace_file", 2),  # after datapackage.json was replaced
-    ("_replace_file", 5),  # writing the record, the very last step
+    ("_resource_entries", 1),  # after the rewritten files were written, before the record
+    ("render_record", 1),  # writing the record, the last step before the files move into place
 ])
 def test_an_interrupted_release_leaves_everything_as_it_was(fixture: Path, monkeypatch, name: str, call: int) -> None:
     before = snapshot(fixture)
@@ -408,7 +408,7 @@ def test_an_interrupted_release_leaves_everything_as_it_was(fixture: Path, monke
 def test_an_interrupted_second_release_keeps_the_first(released: Path, monkeypatch) -> None:
     add_row(released, "events", 0, "ev-0099")
     before = snapshot(released)
-    _fail_on_call(monkeypatch, "_replace_file", 3)
+    _fail_on_call(monkeypatch, "render_record", 1)
     with pytest.raises(Boom):
         releasing.release(released, "1.1.0")
     assert snapshot(released) == before

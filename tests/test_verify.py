@@ -62,16 +62,20 @@ def test_a_release_folder_verifies(released: Path) -> None:
     assert document["record"].endswith("releases/1.0.0.json")  # found above dist/1.0.0
     checks = {c["check"] for c in document["checks"] if c["status"] == "pass"}
     assert checks == {"sha256sums", "zip-safety", "resource", "validation", "record"}
+    assert document["verdict"] == "verified" and document["against_record"]
     text = run("verify", str(dist(released))).stdout
-    assert text.rstrip().endswith("checks passed)") and "verified:" in text
+    assert text.rstrip().endswith("checks passed)") and "verified against the release record" in text
 
 
 def test_the_zip_alone_and_the_repository_verify(released: Path, tmp_path: Path) -> None:
     alone = tmp_path / "download"
     alone.mkdir()
     shutil.copy(dist(released) / "op-impact-1.0.0.zip", alone)
-    code, document = verify_json(str(alone / "op-impact-1.0.0.zip"))
-    assert code == 0 and {c["status"] for c in document["checks"] if c["check"] == "record"} == {"skip"}
+    code, document = verify_json(str(alone / "op-impact-1.0.0.zip"))  # no record: consistency only, not verified
+    assert code == 1 and {c["status"] for c in document["checks"] if c["check"] == "record"} == {"skip"}
+    assert document["verdict"] == "consistent" and not document["against_record"] and not document["failed"]
+    code, document = verify_json(str(alone / "op-impact-1.0.0.zip"), "--consistency-only")
+    assert code == 0 and document["verdict"] == "consistent" and document["consistency_only"]
     code, document = verify_json(str(alone / "op-impact-1.0.0.zip"), "--record",
                                  str(released / "releases" / "1.0.0.json"))
     assert code == 0 and any(c["check"] == "record" and c["status"] == "pass" for c in document["checks"])

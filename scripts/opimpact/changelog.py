@@ -1,4 +1,8 @@
-"""Read and amend a Keep-a-Changelog CHANGELOG.md: '## [VERSION] - YYYY-MM-DD' sections and their subsections."""
+"""Read and amend a Keep-a-Changelog CHANGELOG.md: '## [VERSION] - YYYY-MM-DD' sections and their subsections.
+
+Lines may end in LF, CRLF or CR alone; an amended changelog keeps the line endings it has. Parsing is linear in
+the size of the text.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,17 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from .errors import OpimpactError
+from .newlines import LINE_BREAK, LINE_START, line_ending, with_line_ending
+
 CHANGELOG_NAME = "CHANGELOG.md"
-_HEADING = re.compile(r"^## +\[(?P<version>[^\]\n]+)\](?P<rest>[^\n]*)$", re.MULTILINE)
-_DATED = re.compile(r"^\s+-\s+(?P<date>\S+)\s*$")
-_LINK_DEFINITION = re.compile(r"^\[[^\]\n]+\]:\s", re.MULTILINE)
+_HEADING = re.compile(rf"{LINE_START}## +\[(?P<version>[^\]\r\n]+)\](?P<rest>[^\r\n]*)")
+_DATED = re.compile(r"[ \t]+-[ \t]+(?P<date>[^\s]+)[ \t]*")
+_LINK_DEFINITION = re.compile(r"\[[^\]\r\n]+\]:\s")
+LAST_ZIP_YEAR = 2107  # zip timestamps run from 1980 to 2107
 
 
-class ChangelogError(Exception):
+class ChangelogError(OpimpactError):
     """The changelog lacks what a release needs (exit code 1)."""
 
 
@@ -33,20 +41,26 @@ def parse_changelog(text: str) -> list[Section]:
     sections = []
     for index, match in enumerate(headings):
         end = headings[index + 1].start() if index + 1 < len(headings) else _tail_end(text, match.end())
-        dated = _DATED.match(match["rest"])
+        dated = _DATED.fullmatch(match["rest"])
         date = dated["date"] if dated else None
-        body_start = min(match.end() + 1, len(text))
+        line_break = LINE_BREAK.match(text, match.end())
+        body_start = line_break.end() if line_break else len(text)
         sections.append(Section(match["version"].strip(), date, match.start(), body_start, max(end, body_start)))
     return sections
 
 
 def _tail_end(text: str, after: int) -> int:
-    """The last section ends where the trailing block of link reference definitions starts, if any."""
-    links = [m.start() for m in _LINK_DEFINITION.finditer(text, after)]
-    for start in links:
-        if all(_LINK_DEFINITION.match(line) or not line.strip() for line in text[start:].split("\n")):
-            return start
-    return len(text)
+    """The last section ends where the trailing block of link reference definitions starts, if any: walk the
+    lines back from the end while they are definitions or blank (one pass, not one scan per definition)."""
+    lines = [(m.start(), m.group()) for m in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n|\Z)", text[after:])]
+    end = len(text)
+    for start, line in reversed(lines):
+        if not line.strip():
+            continue
+        if not _LINK_DEFINITION.match(line):
+            break
+        end = after + start
+    return end
 
 
 def find_section(text: str, version: str) -> Section:
@@ -72,31 +86,32 @@ def release_date(text: str, version: str) -> dt.date:
         date = dt.date.fromisoformat(section.date)
     except ValueError:
         raise ChangelogError(f"{CHANGELOG_NAME}: the date {section.date!r} of '## [{version}]' does not exist") from None
-    if date.year < 1980:
-        raise ChangelogError(f"{CHANGELOG_NAME}: the date {section.date!r} of '## [{version}]' is before 1980, "
-                             "which zip timestamps cannot hold")
+    if not 1980 <= date.year <= LAST_ZIP_YEAR:
+        raise ChangelogError(f"{CHANGELOG_NAME}: the date {section.date!r} of '## [{version}]' is outside 1980 to "
+                             f"{LAST_ZIP_YEAR}, the years zip timestamps can hold")
     return date
 
 
 def has_subsection(text: str, version: str, title: str) -> bool:
     section = find_section(text, version)
-    pattern = re.compile(rf"^### +{re.escape(title)}\s*$", re.MULTILINE)
-    return bool(pattern.search(text, section.body_start, section.end))
+    pattern = re.compile(rf"{LINE_START}### +{re.escape(title)}[ \t]*(?:\r\n|\r|\n|\Z)")
+    return bool(pattern.search(text[:section.end], section.body_start))
 
 
 def with_subsection(text: str, version: str, title: str, body: str) -> str:
     """Text with '### title' and body appended to version's section, unless that subsection is already there.
 
-    Idempotent: applying it to its own result changes nothing. Other sections are left byte for byte.
+    Idempotent: applying it to its own result changes nothing. Other sections are left byte for byte, and the
+    added lines end as the changelog's lines do.
     """
     if has_subsection(text, version, title):
         return text
     section = find_section(text, version)
+    ending = line_ending(text)
     content = text[section.body_start:section.end].rstrip()
-    block = f"### {title}\n\n{body.strip()}\n"
-    new_body = f"{content}\n\n{block}" if content else f"\n{block}"
-    head = text[:section.body_start]
-    if not head.endswith("\n"):
-        head += "\n"
     tail = text[section.end:]
-    return head + new_body + ("\n" + tail if tail else "")
+    head_break = "" if text[:section.body_start].endswith(("\n", "\r")) else "\n"
+    block = f"### {title}\n\n{body.strip()}\n"
+    addition = (f"\n\n{block}" if content else f"\n{block}") + ("\n" if tail else "")
+    return (text[:section.body_start] + with_line_ending(head_break, ending) + content
+            + with_line_ending(addition, ending) + tail)

@@ -28,6 +28,11 @@ def resource_hash(data: bytes) -> str:
     return "sha256:" + sha256_bytes(data)
 
 
+def resource_hash_file(path: Path) -> tuple[int, str]:
+    """The size and Frictionless `hash` of a data file, read in chunks."""
+    return path.stat().st_size, "sha256:" + sha256_file(path)
+
+
 def render_sums(sums: dict[str, str]) -> str:
     """SHA256SUMS text: one '<hex>  <name>' line per file, sorted by name (GNU coreutils text mode)."""
     for name in sums:

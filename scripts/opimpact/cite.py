@@ -1,4 +1,8 @@
-"""Citations of a release from CITATION.cff: plain text, BibTeX, RIS, or the CFF itself."""
+"""Citations of a release from CITATION.cff: plain text, BibTeX, RIS, or the CFF itself.
+
+CITATION.cff is read as a bounded, regular file and parsed with YAML's safe loader under a budget of values
+and nesting (see safeio.load_yaml), so a few hundred bytes of nested aliases cannot exhaust memory.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +10,40 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from . import safeio
+from .errors import OpimpactError
+from .newlines import LINE_BREAK, LINE_START, line_ending
+from .package import UnreadableInput
+
 CITATION_NAME = "CITATION.cff"
 FORMATS = ("text", "bibtex", "ris", "cff")
 _BIBTEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%", "$": r"\$",
                    "#": r"\#", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
 
-class CitationError(Exception):
+class CitationError(OpimpactError):
     """CITATION.cff is missing or unusable, or the requested version was never released (exit code 1)."""
 
 
 def load_citation_text(root: Path) -> str:
     path = root / CITATION_NAME
     try:
-        return path.read_text(encoding="utf-8")
+        return safeio.read_text(path, str(path))
     except FileNotFoundError:
         raise CitationError(f"{path}: no {CITATION_NAME} here") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CitationError(f"{path}: cannot be read ({exc})") from None
+    except ValueError as exc:  # not a regular file, too large, not UTF-8
+        raise UnreadableInput(str(exc), rule=None) from None
+    except OSError as exc:
+        raise UnreadableInput(f"{path}: cannot be read ({exc.strerror or exc})", rule=None) from None
 
 
 def parse_citation(text: str, label: str = CITATION_NAME) -> dict:
-    """The CFF document as a dict; CitationError when it is not YAML or lacks title and authors."""
-    import yaml
-
+    """The CFF document as a dict; CitationError when it is not YAML, lacks title and authors, or a value the
+    citation uses has the wrong kind (a list where text belongs, a keyword list that is not a list)."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise CitationError(f"{label} is not valid YAML: {exc}") from None
+        data = safeio.load_yaml(text.removeprefix("\ufeff"), label)
+    except ValueError as exc:
+        raise CitationError(str(exc)) from None
     if not isinstance(data, dict):
         raise CitationError(f"{label} must be a YAML mapping")
     for key in ("title", "authors"):
@@ -41,21 +51,37 @@ def parse_citation(text: str, label: str = CITATION_NAME) -> dict:
             raise CitationError(f"{label} has no '{key}'")
     if not isinstance(data["authors"], list):
         raise CitationError(f"{label}: 'authors' must be a list")
+    for key in ("title", "version", "doi", "url", "repository-artifact", "repository-code", "abstract"):
+        if isinstance(data.get(key), (dict, list, set)):
+            raise CitationError(f"{label}: '{key}' must be text, not a {type(data[key]).__name__}")
+    keywords = data.get("keywords")
+    if keywords is not None and (not isinstance(keywords, list)
+                                 or any(isinstance(k, (dict, list, set)) for k in keywords)):
+        raise CitationError(f"{label}: 'keywords' must be a list of words")
+    for author in data["authors"]:
+        if isinstance(author, dict) and any(isinstance(author.get(k), (dict, list, set)) for k in _NAME_PARTS):
+            raise CitationError(f"{label}: an author's name parts must be text")
     return data
 
 
+_NAME_PARTS = ("name", "name-particle", "family-names", "given-names")
+
+
 def with_release(text: str, version: str, date: dt.date) -> str:
-    """CITATION.cff text with top-level version and date-released set, the rest kept byte for byte. Idempotent."""
-    text = _set_top_level(text, "version", f'"{version}"')
-    return _set_top_level(text, "date-released", f'"{date.isoformat()}"')
+    """CITATION.cff text with top-level version and date-released set, the rest kept byte for byte (line endings
+    and a byte-order mark included). Idempotent."""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body, ending = text.removeprefix(bom), line_ending(text)
+    body = _set_top_level(body, "version", f'"{version}"', ending)
+    return bom + _set_top_level(body, "date-released", f'"{date.isoformat()}"', ending)
 
 
-def _set_top_level(text: str, key: str, value: str) -> str:
-    pattern = re.compile(rf"^{re.escape(key)}:[^\n]*$", re.MULTILINE)
+def _set_top_level(text: str, key: str, value: str, ending: str) -> str:
+    pattern = re.compile(rf"{LINE_START}{re.escape(key)}:[^\r\n]*")
     line = f"{key}: {value}"
     if pattern.search(text):
         return pattern.sub(lambda _: line, text, count=1)
-    return text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
+    return text + ("" if text.endswith(("\n", "\r")) or not text else ending) + line + ending
 
 
 def _authors(cff: dict) -> list[str]:
@@ -91,8 +117,9 @@ def _date(cff: dict) -> dt.date | None:
 
 def _link(cff: dict) -> str | None:
     if cff.get("doi"):
-        return f"https://doi.org/{cff['doi']}"
-    return cff.get("url") or cff.get("repository-artifact") or cff.get("repository-code")
+        return _one_line(f"https://doi.org/{cff['doi']}")
+    link = cff.get("url") or cff.get("repository-artifact") or cff.get("repository-code")
+    return _one_line(link) if link else None
 
 
 def render_text(cff: dict) -> str:
@@ -101,7 +128,7 @@ def render_text(cff: dict) -> str:
     year = date.year if date else "n.d."
     authors = _authors(cff)
     who = authors[0] if len(authors) == 1 else ", ".join(authors[:-1]) + ", & " + authors[-1]
-    version = f" (Version {cff['version']})" if cff.get("version") else ""
+    version = f" (Version {_one_line(cff['version'])})" if cff.get("version") else ""
     link = _link(cff)
     return f"{_one_line(who)} ({year}). {_one_line(cff['title'])}{version} [Data set].{' ' + link if link else ''}\n"
 
@@ -133,7 +160,7 @@ def render_bibtex(cff: dict) -> str:
         fields.append(("doi", _bibtex_escape(cff["doi"])))
     link = _link(cff)
     if link:
-        fields.append(("url", link))
+        fields.append(("url", link.replace("{", "%7B").replace("}", "%7D")))
     if date:
         fields.append(("note", f"Version {_bibtex_escape(version)}, released {date.isoformat()}" if version
                        else f"Released {date.isoformat()}"))
@@ -148,12 +175,12 @@ def render_ris(cff: dict) -> str:
     if date:
         lines += [f"PY  - {date.year}", f"DA  - {date:%Y/%m/%d}"]
     if cff.get("version"):
-        lines.append(f"ET  - {cff['version']}")
+        lines.append(f"ET  - {_one_line(cff['version'])}")
     if cff.get("abstract"):
         lines.append("AB  - " + _one_line(cff["abstract"]))
     lines += [f"KW  - {_one_line(k)}" for k in cff.get("keywords") or []]
     if cff.get("doi"):
-        lines.append(f"DO  - {cff['doi']}")
+        lines.append(f"DO  - {_one_line(cff['doi'])}")
     link = _link(cff)
     if link:
         lines.append(f"UR  - {link}")
@@ -178,7 +205,7 @@ def citation(root: Path, fmt: str = "text", version: str | None = None,
         text = with_release(text, version, released[version])
         cff = parse_citation(text)
     if fmt == "cff":
-        return text
+        return LINE_BREAK.sub("\n", text.removeprefix("\ufeff"))
     return {"text": render_text, "bibtex": render_bibtex, "ris": render_ris}[fmt](cff)
 
 

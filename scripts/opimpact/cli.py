@@ -1,8 +1,18 @@
-"""The opimpact command line: parse options, call the library, format the result. No logic lives here."""
+"""The opimpact command line: parse options, call the library, format the result. No logic lives here.
+
+Every library error is an OpimpactError carrying its exit code; `reported` turns it into a Failure (a
+ClickException) once, for every command. Everything printed, on stdout and stderr, in text, Markdown and JSON,
+passes through terminal_safe or json_safe, so text from an input never drives the terminal.
+"""
 
 from __future__ import annotations
 
+import errno
+import io
+import json
+import os
 import sys
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import click
@@ -10,9 +20,170 @@ import click
 from . import __version__
 
 FORMATS = click.Choice(["text", "json"])
+INTERNAL_ERROR = "internal error"  # the words a failure that is a bug of opimpact starts with; tests look for them
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# ---------------------------------------------------------------- printing and failing
+
+def _safe(text: str) -> str:
+    from .report import terminal_safe
+
+    return terminal_safe(text)
+
+
+def echo(text: str, err: bool = False, nl: bool = True) -> None:
+    """Print text (Markdown included) with every control or invisible character from the input made visible."""
+    click.echo(_safe(text), err=err, nl=nl)
+
+
+def echo_json(document: object) -> None:
+    """Print a JSON document; characters that could drive a terminal are written as \\u escapes (same JSON value)."""
+    from .report import json_safe
+
+    click.echo(json_safe(json.dumps(document, indent=2, ensure_ascii=False)))
+
+
+def echo_rendered(text: str, output_format: str) -> None:
+    """Print a report the library rendered (text, Markdown or JSON)."""
+    if output_format == "json":
+        from .report import json_safe
+
+        click.echo(json_safe(text), nl=False)
+    else:
+        echo(text, nl=False)
+
+
+class Failure(click.ClickException):
+    """A command's failure as printed: lines on stderr (or a JSON document on stdout) and an exit code."""
+
+    def __init__(self, message: str, exit_code: int, details: Sequence[str] = (), document: dict | None = None,
+                 prefix: str | None = "error") -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.details, self.document, self.prefix = list(details), document, prefix
+
+    def show(self, file=None) -> None:
+        if self.document is not None:
+            echo_json(self.document)
+            return
+        for line in self.details:
+            echo(line, err=True)
+        echo(f"{self.prefix}: {self.message}" if self.prefix else self.message, err=True)
+
+
+def _failure(exc: BaseException, output_format: str = "text", note: str = "") -> Failure:
+    """The Failure for a library error: its message (with the rule, when it has one) and exit code."""
+    from .errors import OpimpactError
+    from .registry import get_rule
+
+    if isinstance(exc, OpimpactError):
+        message, code = str(exc), exc.exit_code
+    elif isinstance(exc, OSError):  # the disk is full, a folder cannot be written or a file read
+        where = f" {exc.filename}" if exc.filename else ""
+        message, code = f"cannot write or read{where}: {exc.strerror or exc}", 2
+    else:
+        message, code = str(exc), 2
+    rule = getattr(exc, "rule", None)
+    if note and "nothing was" not in message:
+        message = f"{message}; {note}"
+    if output_format == "json":
+        return Failure(message, code, document={"valid": False, "rule": rule, "error": message, "exit_code": code})
+    tag = f" [{rule} {get_rule(rule).name}]" if rule else ""
+    return Failure(message, code, prefix=f"error{tag}")
+
+
+@contextmanager
+def reported(output_format: str = "text", note: str = "") -> Iterator[None]:
+    """Turn a library error (or an OSError reading or writing a file) into a Failure with its exit code."""
+    from .errors import OpimpactError
+
+    try:
+        yield
+    except (OpimpactError, OSError) as exc:
+        raise _failure(exc, output_format, note) from None
+
+
+class Cli(click.Group):
+    """The command group, with one exit path for every error click itself reports (made terminal-safe: they echo
+    the arguments given), for a closed output pipe, and for a bug (a message, never a traceback)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except click.ClickException as exc:
+            if isinstance(exc, Failure):
+                exc.show()
+            else:
+                buffer = io.StringIO()
+                exc.show(file=buffer)
+                echo(buffer.getvalue(), err=True, nl=False)
+            sys.exit(exc.exit_code)
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            _silence_stdout()  # `opimpact diff a b | head`: the reader left; say nothing more
+            sys.exit(1)
+        except Exception as exc:  # a bug: say so plainly instead of a traceback
+            echo(f"{INTERNAL_ERROR}: {type(exc).__name__}: {exc}. This is a bug in opimpact {__version__}; "
+                 "please report it with the command you ran.", err=True)
+            sys.exit(2)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that flushing it at exit cannot fail again (the signal module's advice)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+# ---------------------------------------------------------------- shared options
+
+def package_argument(func: Callable) -> Callable:
+    return click.argument("package", default=".", type=click.Path(dir_okay=True, file_okay=True))(func)
+
+
+def package_option(help_text: str) -> Callable:
+    return click.option("--package", default=".", show_default=True,
+                        type=click.Path(file_okay=False, dir_okay=True), help=help_text)
+
+
+def format_option(choices: Sequence[str] = ("text", "json"), help_text: str | None = None) -> Callable:
+    return click.option("--format", "output_format", type=click.Choice(list(choices)), default=choices[0],
+                        show_default=True, help=help_text)
+
+
+def out_option(default: str, help_text: str, callback: Callable | None = None) -> Callable:
+    return click.option("--out", type=click.Path(dir_okay=False), default=default, show_default=True,
+                        callback=callback, help=help_text)
+
+
+def archive_option(help_text: str) -> Callable:
+    return click.option("--archive", type=click.Path(exists=True, file_okay=False, dir_okay=True), default=None,
+                        help=help_text)
+
+
+_ARCHIVE_HELP = "Directory of archived source texts: also check that quotes and evidence are verbatim."
+_WRITES_NOTHING = "nothing was written"
+
+
+def _progress() -> Callable[[str], None]:
+    """A progress callback that writes to stderr, only when stderr is a terminal."""
+    if sys.stderr.isatty():
+        return lambda message: echo(f"… {message}", err=True)
+    return lambda message: None
+
+
+# ---------------------------------------------------------------- commands
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="opimpact")
 def cli() -> None:
     """Validate, export, release and cite the op-impact data package.
@@ -22,11 +193,9 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("package", default=".", type=click.Path(dir_okay=True, file_okay=True))
-@click.option("--archive", type=click.Path(exists=True, file_okay=False, dir_okay=True),
-              help="Directory of archived source texts: also check checksums and that quotes and evidence are verbatim.")
-@click.option("--format", "output_format", type=FORMATS, default="text", show_default=True,
-              help="Report format: text for people, json for machines.")
+@package_argument
+@archive_option("Directory of archived source texts: also check checksums and that quotes and evidence are verbatim.")
+@format_option(help_text="Report format: text for people, json for machines.")
 @click.option("--max-errors", type=click.IntRange(min=1), default=100, show_default=True,
               help="List at most this many errors per rule and resource (counts stay exact).")
 def validate(package: str, archive: str | None, output_format: str, max_errors: int) -> None:
@@ -36,104 +205,62 @@ def validate(package: str, archive: str | None, output_format: str, max_errors: 
     (default: the current directory).
     """
     from .report import render_json, render_text
-    from .validate import UnreadableInput, validate_package
+    from .validate import validate_package
 
-    try:
+    with reported(output_format):
         report = validate_package(package, archive=archive, max_per_rule=max_errors)
-    except UnreadableInput as exc:
-        fail_unreadable(str(exc), output_format, exc.rule)
-    click.echo(render_json(report) if output_format == "json" else render_text(report), nl=False)
+    echo_rendered(render_json(report) if output_format == "json" else render_text(report), output_format)
     sys.exit(0 if report.valid else 1)
 
 
 @cli.command()
-@click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
-              show_default=True, help="text for people, json for machines, markdown for the README's rule table.")
+@format_option(choices=("text", "json", "markdown"),
+               help_text="text for people, json for machines, markdown for the README's rule table.")
 def rules(output_format: str) -> None:
     """List every rule validate checks: its ID, name, layer and what it requires."""
     from .registry import render_rules
 
-    click.echo(render_rules(output_format), nl=False)
-
-
-def fail_unreadable(message: str, output_format: str = "text", rule: str | None = None) -> None:
-    """Report input that cannot be read at all, and exit 2."""
-    if output_format == "json":
-        import json
-
-        click.echo(json.dumps({"valid": False, "rule": rule, "error": message}, ensure_ascii=False))
-    else:
-        from .registry import get_rule
-
-        tag = f" [{rule} {get_rule(rule).name}]" if rule else ""
-        click.echo(f"error{tag}: {message}", err=True)
-    sys.exit(2)
-
-
-@contextmanager
-def _export_errors(package: str):
-    """Map the errors an export can meet to a clear message and exit code: 1 invalid data, 2 unreadable/unwritable."""
-    from .codebook import CodebookError
-    from .export_common import ExportError, InvalidPackage, UnreadableInput
-
-    try:
-        yield
-    except UnreadableInput as exc:
-        fail_unreadable(str(exc), "text", exc.rule)
-    except InvalidPackage as exc:
-        click.echo(f"error: {package} does not validate ({exc.error_count} errors); nothing was written.\n"
-                   f"Run `opimpact validate {package}` to see what to fix.", err=True)
-        sys.exit(1)
-    except (ExportError, CodebookError) as exc:
-        click.echo(f"error: {exc}; nothing was written.", err=True)
-        sys.exit(1)
-    except OSError as exc:
-        click.echo(f"error: cannot write {exc.filename or 'the output'}: {exc.strerror or exc}", err=True)
-        sys.exit(2)
-
-
-_PACKAGE_ARG = click.argument("package", default=".", type=click.Path(dir_okay=True, file_okay=True))
+    echo_rendered(render_rules(output_format), output_format)
 
 
 @cli.group()
 def export() -> None:
     """Export the package for Excel, SQLite/Datasette, Parquet, or as a Markdown codebook.
 
-    Exports refuse a package that does not validate (exit 1) and unreadable input (exit 2).
+    Exports refuse a package that does not validate (exit 1), unreadable input (exit 2), and an output path
+    that is one of the package's own files or another output (exit 2); nothing is written then.
     """
 
 
 @export.command("xlsx")
-@_PACKAGE_ARG
-@click.option("--out", type=click.Path(dir_okay=False), default="op-impact.xlsx", show_default=True,
-              help="Workbook to write.")
+@package_argument
+@out_option("op-impact.xlsx", "Workbook to write.")
 @click.option("--version", "version", default=None, help="Version shown in the README sheet (default: the descriptor's).")
 def export_xlsx(package: str, out: str, version: str | None) -> None:
     """Write one Excel workbook: README sheet, one sheet per table, codebook sheet."""
     from .export_xlsx import write_workbook
 
-    with _export_errors(package):
+    with reported(note=_WRITES_NOTHING):
         write_workbook(package, out, version=version)
-    click.echo(f"wrote {out}")
+    echo(f"wrote {out}")
 
 
 @export.command("parquet")
-@_PACKAGE_ARG
+@package_argument
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="op-impact-parquet", show_default=True,
               help="Folder to write one <table>.parquet file per table into.")
 def export_parquet(package: str, out_dir: str) -> None:
     """Write one Parquet file per table, typed from the Table Schemas, with each schema in the file's metadata."""
     from .export_parquet import write_parquet_tables
 
-    with _export_errors(package):
+    with reported(note=_WRITES_NOTHING):
         written = write_parquet_tables(package, out_dir)
-    click.echo("wrote " + ", ".join(str(p) for p in written))
+    echo("wrote " + ", ".join(str(p) for p in written))
 
 
 @export.command("sqlite")
-@_PACKAGE_ARG
-@click.option("--out", type=click.Path(dir_okay=False), default="op-impact.sqlite", show_default=True,
-              help="SQLite database to write.")
+@package_argument
+@out_option("op-impact.sqlite", "SQLite database to write.")
 @click.option("--metadata", type=click.Path(dir_okay=False), default=None,
               help="Datasette metadata.json to write [default: OUT with suffix .metadata.json].")
 @click.option("--no-metadata", is_flag=True, help="Do not write the Datasette metadata file.")
@@ -141,94 +268,68 @@ def export_sqlite(package: str, out: str, metadata: str | None, no_metadata: boo
     """Write a SQLite database (typed columns, keys, indexes) and its Datasette metadata.json."""
     from pathlib import Path
 
-    from .export_common import loaded_package
-    from .export_sqlite import write_database, write_datasette_metadata
+    from .export_sqlite import export as export_database
 
     metadata_file = None if no_metadata else Path(metadata or Path(out).with_suffix(".metadata.json"))
-    with _export_errors(package), loaded_package(package) as loaded:
-        write_database(loaded, out)
-        if metadata_file is not None:
-            write_datasette_metadata(loaded, metadata_file, database=Path(out).stem)
-    click.echo(f"wrote {out}" + (f" and {metadata_file}" if metadata_file else ""))
+    with reported(note=_WRITES_NOTHING):
+        export_database(package, out, metadata_file)
+    echo(f"wrote {out}" + (f" and {metadata_file}" if metadata_file else ""))
 
 
 @export.command("codebook")
-@_PACKAGE_ARG
-@click.option("--out", type=click.Path(dir_okay=False), default="docs/codebook.md", show_default=True,
-              help="Markdown file to write (or compare with --check).")
+@package_argument
+@out_option("docs/codebook.md", "Markdown file to write (or compare with --check).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if OUT differs from a fresh codebook.")
 def export_codebook(package: str, out: str, check: bool) -> None:
     """Write the codebook (every table and field, from the Table Schemas) as Markdown.
 
     The codebook documents the schemas, so it is written even while the data do not validate yet.
     """
-    from pathlib import Path
+    from .codebook import codebook_is_current, write_codebook
 
-    from .atomic import write_text_atomic
-    from .codebook import build_codebook
-
-    with _export_errors(package):
-        text = build_codebook(package)
-        if check:
-            current = Path(out).read_bytes() if Path(out).is_file() else None
-            if current != text.encode("utf-8"):
-                click.echo(f"{out} is stale: run `opimpact export codebook {package} --out {out}`", err=True)
-                sys.exit(1)
-            click.echo(f"{out} is up to date")
-            return
-        write_text_atomic(out, text)
-    click.echo(f"wrote {out}")
+    if check:
+        with reported():
+            current = codebook_is_current(package, out)
+        if not current:
+            raise Failure(f"{out} is stale: run `opimpact export codebook {package} --out {out}`", 1, prefix=None)
+        echo(f"{out} is up to date")
+        return
+    with reported(note=_WRITES_NOTHING):
+        write_codebook(package, out)
+    echo(f"wrote {out}")
 
 
 def _picture_suffix(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    if not value.lower().endswith((".png", ".svg")):
+    from .plot import FORMATS as PICTURES
+
+    if not value.lower().endswith(PICTURES):
         raise click.BadParameter("the picture must end in .png or .svg", ctx=ctx, param=param)
     return value
 
 
 @cli.command()
-@_PACKAGE_ARG
-@click.option("--out", type=click.Path(dir_okay=False), default="docs/timeline.png", show_default=True,
-              callback=_picture_suffix, help="Picture to write (.png or .svg).")
+@package_argument
+@out_option("docs/timeline.png", "Picture to write (.png or .svg).", callback=_picture_suffix)
 def plot(package: str, out: str) -> None:
     """Draw the timeline: personnel figures, asset presence and events, each marked by date precision."""
     from .plot import plot_timeline
 
-    with _export_errors(package):
+    with reported(note=_WRITES_NOTHING):
         plot_timeline(package, out)
-    click.echo(f"wrote {out}")
+    echo(f"wrote {out}")
 
 
 # ---------------------------------------------------------------- releases: release, verify, cite, diff
 
-def _progress():
-    """A progress callback that writes to stderr, only when stderr is a terminal."""
-    if sys.stderr.isatty():
-        return lambda message: click.echo(f"… {message}", err=True)
-    return lambda message: None
-
-
-def _echo_json(document: dict) -> None:
-    import json
-
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
-
-
-_ARCHIVE_OPTION = click.option(
-    "--archive", type=click.Path(exists=True, file_okay=False, dir_okay=True), default=None,
-    help="Directory of archived source texts: also check that quotes and evidence are verbatim.")
-
-
 @cli.command()
 @click.argument("version")
-@click.option("--package", default=".", show_default=True, type=click.Path(file_okay=False, dir_okay=True),
-              help="The package folder (the repository).")
-@_ARCHIVE_OPTION
+@package_option("The package folder (the repository).")
+@archive_option(_ARCHIVE_HELP)
 @click.option("--dry-run", is_flag=True, help="Check and build in a temporary folder; show what would happen; write nothing.")
 @click.option("--reproduce", is_flag=True,
               help="Rebuild the recorded release VERSION from the commit that added releases/VERSION.json; "
                    "exit 0 only if every artifact is byte-identical to the record.")
-@click.option("--format", "output_format", type=FORMATS, default="text", show_default=True)
+@format_option()
 def release(version: str, package: str, archive: str | None, dry_run: bool, reproduce: bool, output_format: str) -> None:
     """Publish release VERSION (a semantic version such as 1.0.0) under dist/VERSION and record it in releases/.
 
@@ -238,46 +339,38 @@ def release(version: str, package: str, archive: str | None, dry_run: bool, repr
     removed or re-keyed rows: major; added rows or fields: minor; corrected values: patch).
     """
     from . import release as releasing
-    from .package import UnreadableInput
-    from .report import render_text
 
     if dry_run and reproduce:
         raise click.UsageError("--dry-run and --reproduce cannot be combined")
-    try:
-        if reproduce:
-            result = releasing.reproduce(package, version, progress=_progress())
-        else:
-            plan = releasing.release(package, version, archive=archive, dry_run=dry_run, progress=_progress())
-    except releasing.ReleaseUsageError as exc:
-        fail_unreadable(str(exc), output_format)
-    except UnreadableInput as exc:
-        fail_unreadable(str(exc), output_format, exc.rule)
-    except releasing.ReleaseRefused as exc:
-        if output_format == "json":
-            _echo_json({"released": False, "refused": str(exc), "changes": exc.changes,
-                        "validation": exc.report.to_dict() if exc.report is not None else None})
-        else:
-            if exc.report is not None:
-                click.echo(render_text(exc.report), err=True, nl=False)
-            click.echo(f"release refused: {exc}", err=True)
-            for line in exc.changes:
-                click.echo(f"  {line}", err=True)
-            click.echo("nothing was changed.", err=True)
-        sys.exit(1)
-    except OSError as exc:
-        click.echo(f"error: cannot write {exc.filename or 'the release'}: {exc.strerror or exc}; nothing was changed.",
-                   err=True)
-        sys.exit(2)
+    with reported(output_format, note="nothing was changed"):
+        try:
+            if reproduce:
+                result = releasing.reproduce(package, version, progress=_progress())
+            else:
+                plan = releasing.release(package, version, archive=archive, dry_run=dry_run, progress=_progress())
+        except releasing.ReleaseRefused as refused:
+            raise _refusal(refused, output_format) from None
     if reproduce:
-        if output_format == "json":
-            _echo_json(result.to_dict())
-        else:
-            click.echo(releasing.render_reproduce_text(result), nl=False)
+        echo_rendered(releasing.render_reproduce_text(result) if output_format == "text"
+                      else json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n", output_format)
         sys.exit(0 if result.identical else 1)
     if output_format == "json":
-        _echo_json({"released": not dry_run, **plan.to_dict()})
+        echo_json({"released": not dry_run, **plan.to_dict()})
     else:
-        click.echo(releasing.render_plan_text(plan), nl=False)
+        echo(releasing.render_plan_text(plan), nl=False)
+
+
+def _refusal(refused, output_format: str) -> Failure:
+    """A refused release: the validation report and the changes that need a bigger bump, then the reason."""
+    from .report import render_text
+
+    if output_format == "json":
+        return Failure(str(refused), 1, document={
+            "released": False, "refused": str(refused), "changes": refused.changes,
+            "validation": refused.report.to_dict() if refused.report is not None else None})
+    details = [render_text(refused.report).rstrip("\n")] if refused.report is not None else []
+    return Failure(f"{refused}\n" + "".join(f"  {line}\n" for line in refused.changes) + "nothing was changed.",
+                   1, details=details, prefix="release refused")
 
 
 @cli.command()
@@ -286,52 +379,46 @@ def release(version: str, package: str, archive: str | None, dry_run: bool, repr
               help="Release record (releases/VERSION.json) to check against.")
 @click.option("--repo", type=click.Path(exists=True, file_okay=False), default=None,
               help="Repository whose releases/ holds the record [default: found above TARGET].")
-@_ARCHIVE_OPTION
-@click.option("--format", "output_format", type=FORMATS, default="text", show_default=True)
-def verify(target: str, record: str | None, repo: str | None, archive: str | None, output_format: str) -> None:
+@archive_option(_ARCHIVE_HELP)
+@click.option("--consistency-only", is_flag=True,
+              help="Accept a check of internal consistency (checksums, hashes, validation) when no release record "
+                   "is found: exit 0 then, and the verdict says that no record was checked.")
+@format_option()
+def verify(target: str, record: str | None, repo: str | None, archive: str | None, consistency_only: bool,
+           output_format: str) -> None:
     """Check a downloaded release: TARGET is its folder (with SHA256SUMS), its zip, another artifact, or a package.
 
     Checks SHA256SUMS, each resource's bytes and hash, the release record and validation. A zip with unsafe
-    entries is refused before anything is extracted. Exit 0 verified, 1 a check failed, 2 unreadable input.
+    entries is refused before anything is extracted. Exit 0 verified against the release record (or, with
+    --consistency-only, consistent), 1 a check failed or no record was found, 2 unreadable input.
     """
     from . import verify as verifying
-    from .package import UnreadableInput
 
-    try:
-        report = verifying.verify(target, record=record, repo=repo, archive=archive)
-    except UnreadableInput as exc:
-        fail_unreadable(str(exc), output_format, exc.rule)
-    rendered = verifying.render_json(report) if output_format == "json" else verifying.render_text(report)
-    click.echo(rendered, nl=False)
+    with reported(output_format):
+        report = verifying.verify(target, record=record, repo=repo, archive=archive, consistency_only=consistency_only)
+    echo_rendered(verifying.render_json(report) if output_format == "json" else verifying.render_text(report),
+                  output_format)
     sys.exit(0 if report.ok else 1)
 
 
 @cli.command()
-@click.option("--package", default=".", show_default=True, type=click.Path(file_okay=False, dir_okay=True),
-              help="The package folder holding CITATION.cff (and releases/ for earlier versions).")
+@package_option("The package folder holding CITATION.cff (and releases/ for earlier versions).")
 @click.option("--version", "version", default=None, help="Cite this released version [default: CITATION.cff's].")
-@click.option("--format", "output_format", type=click.Choice(["text", "bibtex", "ris", "cff"]), default="text",
-              show_default=True)
+@format_option(("text", "bibtex", "ris", "cff"))
 def cite(package: str, version: str | None, output_format: str) -> None:
     """Print how to cite the data: plain text, BibTeX, RIS, or the CITATION.cff itself."""
     from pathlib import Path
 
-    from .cite import CitationError, citation, unreleased_note
-    from .package import UnreadableInput
+    from .cite import citation, unreleased_note
     from .records import recorded_dates
 
-    try:
+    with reported():
         released = recorded_dates(Path(package))
         text = citation(Path(package), output_format, version, released)
         note = unreleased_note(Path(package), released, version)
-    except UnreadableInput as exc:
-        fail_unreadable(str(exc), "text", exc.rule)
-    except CitationError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    click.echo(text, nl=False)
+    echo(text, nl=False)
     if note:
-        click.echo(note, err=True)
+        echo(note, err=True)
 
 
 @cli.command()
@@ -339,8 +426,7 @@ def cite(package: str, version: str | None, output_format: str) -> None:
 @click.argument("new")
 @click.option("--repo", type=click.Path(exists=True, file_okay=False), default=None,
               help="Git repository for git refs and release versions [default: the one holding the current folder].")
-@click.option("--format", "output_format", type=click.Choice(["markdown", "json"]), default="markdown",
-              show_default=True)
+@format_option(("markdown", "json"))
 @click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes (like git diff --exit-code).")
 def diff(old: str, new: str, repo: str | None, output_format: str, exit_code: bool) -> None:
     """Compare two versions of the package: rows added, removed, re-keyed and changed (by primary key, field by
@@ -351,13 +437,12 @@ def diff(old: str, new: str, repo: str | None, output_format: str, exit_code: bo
     from pathlib import Path
 
     from .diff import DiffError, diff_specs, render_json, render_markdown
-    from .package import UnreadableInput
 
-    try:
-        result = diff_specs(old, new, Path(repo) if repo else None)
-    except UnreadableInput as exc:
-        fail_unreadable(str(exc), "text", exc.rule)
-    except DiffError as exc:
-        fail_unreadable(str(exc), "text")
-    click.echo(render_json(result) if output_format == "json" else render_markdown(result), nl=False)
+    with reported():
+        try:
+            result = diff_specs(old, new, Path(repo) if repo else None)
+        except DiffError as exc:  # diff's own error type (not yet an OpimpactError): unreadable input
+            raise Failure(str(exc), 2) from None
+    echo_rendered(render_json(result) if output_format == "json" else render_markdown(result),
+                  "json" if output_format == "json" else "text")
     sys.exit(1 if exit_code and result.changes() else 0)

@@ -11,6 +11,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import safeio
+from .atomic import write_text_atomic
+from .errors import OpimpactError, UsageError
+from .outputs import check_outputs, package_files
 from .package import Package, open_package
 
 EXAMPLE_LIMIT = 60
@@ -41,7 +45,7 @@ class TableEntry:
     fields: list[FieldEntry] = field(default_factory=list)
 
 
-class CodebookError(Exception):
+class CodebookError(OpimpactError):
     """The descriptor or a schema cannot be read, so there is nothing to document (exit code 1)."""
 
 
@@ -194,3 +198,30 @@ def build_codebook(target: str | os.PathLike) -> str:
     """The Markdown codebook of the package at target. Raises UnreadableInput or CodebookError."""
     with open_package(target) as package:
         return render_markdown(package, codebook_tables(package))
+
+
+def write_codebook(target: str | os.PathLike, out: str | os.PathLike) -> None:
+    """Write the codebook of the package at target to out, atomically. Raises OutputAliasesInput (before writing
+    anything) when out is a file of the package, UnreadableInput or CodebookError."""
+    with open_package(target) as package:
+        check_outputs([out], package_files(package, target))
+        text = render_markdown(package, codebook_tables(package))
+    write_text_atomic(out, text)
+
+
+class CodebookOutUnreadable(UsageError):
+    """The codebook to compare with is not a regular file (exit 2)."""
+
+
+def codebook_is_current(target: str | os.PathLike, out: str | os.PathLike) -> bool:
+    """True when out holds exactly the codebook of the package at target (nothing is written)."""
+    expected = build_codebook(target).encode("utf-8")
+    try:
+        current = safeio.read_regular(out, len(expected), str(out))
+    except FileNotFoundError:
+        return False
+    except safeio.NotRegularFile as exc:
+        raise CodebookOutUnreadable(str(exc)) from None
+    except ValueError:  # longer than the codebook: not current
+        return False
+    return current == expected

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 
 PERIOD_MONTHS = {"month": 1, "season": 3, "year": 12}
 
 
 def add_months(day: dt.date, months: int) -> dt.date:
-    """The same day-of-month `months` later (days are clamped to the month's end)."""
+    """The same day-of-month `months` later (days are clamped to the month's end).
+
+    Raises OverflowError past the calendar (year 9999), as date arithmetic does."""
     index = day.year * 12 + day.month - 1 + months
     year, month = divmod(index, 12)
     month += 1
-    next_first = dt.date(year + (month == 12), month % 12 + 1, 1)
-    last_day = (next_first - dt.timedelta(days=1)).day
+    if not dt.MINYEAR <= year <= dt.MAXYEAR:
+        raise OverflowError("date value out of range")
+    last_day = calendar.monthrange(year, month)[1]
     return dt.date(year, month, min(day.day, last_day))
 
 
@@ -29,4 +33,7 @@ def latest_possible(start: dt.date | None, end: dt.date | None, precision: str |
     months = PERIOD_MONTHS.get(precision or "day")
     if precision == "range" or months is None:
         return base
-    return add_months(base, months) - dt.timedelta(days=1)
+    try:
+        return add_months(base, months) - dt.timedelta(days=1)
+    except OverflowError:  # the period runs past 9999-12-31: it ends with the calendar
+        return dt.date.max

@@ -10,15 +10,17 @@ from datetime import datetime, timezone
 
 import polars as pl
 
+from .errors import OpimpactError
+from .outputs import check_outputs, package_files
 from .package import Package, UnreadableInput, open_package
 
-__all__ = ["ExportError", "InvalidPackage", "LoadedPackage", "loaded_package", "package_created", "citation_text",
-           "UnreadableInput"]
+__all__ = ["ExportError", "InvalidPackage", "LoadedPackage", "loaded_package", "export_source", "package_created",
+           "citation_text", "UnreadableInput"]
 
 FALLBACK_CREATED = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-class InvalidPackage(Exception):
+class InvalidPackage(OpimpactError):
     """The package does not validate, so it is not exported (exit code 1)."""
 
     def __init__(self, label: str, error_count: int):
@@ -28,7 +30,7 @@ class InvalidPackage(Exception):
                          f"Run `opimpact validate {label}` to see what to fix.")
 
 
-class ExportError(Exception):
+class ExportError(OpimpactError):
     """Valid data that the target format cannot hold (for example a cell too long for Excel); exit code 1."""
 
 
@@ -64,6 +66,24 @@ def loaded_package(source: Package | LoadedPackage | str | os.PathLike, check: b
         yield _load(package, check)
 
 
+@contextmanager
+def export_source(source: Package | LoadedPackage | str | os.PathLike, outputs: list[str | os.PathLike],
+                  check: bool = True) -> Iterator[LoadedPackage]:
+    """Open source, refuse outputs that would write over one of its files (exit 2, before anything is validated
+    or written), then yield it loaded (validated first when check is true; see loaded_package)."""
+    if isinstance(source, LoadedPackage):
+        check_outputs(outputs, package_files(source.package))
+        yield source
+        return
+    if isinstance(source, Package):
+        check_outputs(outputs, package_files(source))
+        yield _load(source, check)
+        return
+    with open_package(source) as package:
+        check_outputs(outputs, package_files(package, source))
+        yield _load(package, check)
+
+
 def _load(package: Package, check: bool) -> LoadedPackage:
     from .validate import load_typed_tables, validate_loaded
 
@@ -72,6 +92,23 @@ def _load(package: Package, check: bool) -> LoadedPackage:
         if not report.valid:
             raise InvalidPackage(package.label, report.error_count)
     return LoadedPackage(package, load_typed_tables(package))
+
+
+def listed(descriptor: dict, key: str) -> list:
+    """The items of a list property of the descriptor (contributors, licenses, sources, keywords); a property of
+    another kind gives none. The validator does not check these, so an export must not assume them."""
+    value = descriptor.get(key)
+    return value if isinstance(value, list) else []
+
+
+def objects(descriptor: dict, key: str) -> list[dict]:
+    """The objects among listed(descriptor, key)."""
+    return [item for item in listed(descriptor, key) if isinstance(item, dict)]
+
+
+def text(value: object) -> str:
+    """A descriptor value as text ('' for a missing one)."""
+    return "" if value is None else str(value)
 
 
 def package_created(descriptor: dict) -> datetime:
@@ -93,14 +130,14 @@ def citation_text(package: Package, version: str | None = None) -> str:
     descriptor = package.descriptor
     version = version or str(descriptor.get("version") or "")
     try:
-        text = load_citation_text(package.root)
-        if version and str(parse_citation(text).get("version")) != version:
-            text = with_release(text, version, package_created(descriptor).date())
-        return render_text(parse_citation(text)).strip()
+        cff = load_citation_text(package.root)
+        if version and str(parse_citation(cff).get("version")) != version:
+            cff = with_release(cff, version, package_created(descriptor).date())
+        return render_text(parse_citation(cff)).strip()
     except CitationError:
         pass
-    authors = "; ".join(c.get("title", "") for c in descriptor.get("contributors", [])
-                        if isinstance(c, dict) and c.get("role", "author") == "author" and c.get("title"))
+    authors = "; ".join(text(c["title"]) for c in objects(descriptor, "contributors")
+                        if c.get("role", "author") == "author" and c.get("title"))
     title = descriptor.get("title", descriptor.get("name", "op-impact"))
     edition = f" (Version {version})" if version else ""
     link = f" {descriptor['homepage']}" if descriptor.get("homepage") else ""
@@ -110,12 +147,11 @@ def citation_text(package: Package, version: str | None = None) -> str:
 def licence_text(descriptor: dict) -> str:
     """The licences as 'Title (name), path', one after another."""
     out = []
-    for lic in descriptor.get("licenses", []):
-        if isinstance(lic, dict):
-            label = lic.get("title") or lic.get("name") or ""
-            if lic.get("name") and lic.get("title"):
-                label = f"{lic['title']} ({lic['name']})"
-            out.append(f"{label}, {lic['path']}" if lic.get("path") else label)
+    for lic in objects(descriptor, "licenses"):
+        label = text(lic.get("title") or lic.get("name") or "")
+        if lic.get("name") and lic.get("title"):
+            label = f"{lic['title']} ({lic['name']})"
+        out.append(f"{label}, {lic['path']}" if lic.get("path") else label)
     return "; ".join(out)
 
 

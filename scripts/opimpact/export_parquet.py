@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 from .atomic import atomic_path
-from .export_common import LoadedPackage, loaded_package
-from .package import Package
+from .export_common import LoadedPackage, export_source
+from .package import EXPECTED_RESOURCES, Package
 
 __all__ = ["write_parquet_tables", "parquet_metadata"]
 
@@ -35,10 +35,14 @@ def parquet_metadata(loaded: LoadedPackage, name: str) -> dict[str, str]:
 
 
 def write_parquet_tables(source: Package | LoadedPackage | str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
-    """Write <out_dir>/<table>.parquet for every table of a package that validates; return the paths written."""
+    """Write <out_dir>/<table>.parquet for every table of a package that validates; return the paths written.
+
+    Raises InvalidPackage (exit 1) for a package that does not validate, UnreadableInput for one that cannot be
+    read, and OutputAliasesInput when an output would replace one of the package's files (exit 2).
+    """
     out = Path(out_dir)
     written = []
-    with loaded_package(source) as loaded:
+    with export_source(source, [out / f"{name}.parquet" for name in EXPECTED_RESOURCES]) as loaded:
         for name, frame in loaded.tables.items():
             target = out / f"{name}.parquet"
             with atomic_path(target) as tmp:

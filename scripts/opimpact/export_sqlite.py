@@ -3,29 +3,34 @@
 One table per resource with typed columns, NOT NULL for required fields, primary and foreign keys, CHECKs for
 enums and dates, and an index on every foreign key. The database is built in a temporary file, filled in a
 fixed order, checked (foreign_key_check, integrity_check) and VACUUMed, so the same package gives the same bytes.
+Values are stored exactly: a NaN, which SQLite would turn into NULL, is stored as the text 'NaN'.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import sqlite3
 from pathlib import Path
 
 import polars as pl
 
-from .atomic import atomic_path, write_text_atomic
+from .atomic import atomic_path, transaction, write_text_atomic
 from .export_common import (
     ExportError,
     LoadedPackage,
     dependency_order,
+    export_source,
     licence_text,
     loaded_package,
+    objects,
+    text,
 )
 from .package import Package
 
-__all__ = ["write_database", "write_datasette_metadata", "datasette_metadata", "create_statements"]
+__all__ = ["export", "write_database", "write_datasette_metadata", "datasette_metadata", "create_statements"]
 
 SQL_TYPES = {"string": "TEXT", "any": "TEXT", "date": "TEXT", "datetime": "TEXT", "integer": "INTEGER",
              "year": "INTEGER", "number": "REAL", "boolean": "INTEGER"}
@@ -92,6 +97,8 @@ def _sql_value(value: object) -> object:
         return value.isoformat()
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"  # sqlite3 would store NULL
     return value
 
 
@@ -102,12 +109,30 @@ def write_database(package: Package | LoadedPackage | str | os.PathLike, out_pat
     With check=True a package that does not validate raises InvalidPackage. Raises UnreadableInput for
     unreadable input and ExportError if the finished database fails its foreign-key or integrity check.
     """
-    with loaded_package(package, check=check) as loaded, atomic_path(Path(out_path)) as tmp:
-        tmp.unlink()  # sqlite creates the file itself
-        try:
-            _build(loaded, tmp)
-        finally:
-            Path(f"{tmp}-journal").unlink(missing_ok=True)
+    with export_source(package, [out_path], check=check) as loaded, atomic_path(Path(out_path)) as tmp:
+        _build_file(loaded, tmp)
+
+
+def export(package: Package | LoadedPackage | str | os.PathLike, out_path: str | os.PathLike,
+           metadata_path: str | os.PathLike | None) -> None:
+    """Write the database and, unless metadata_path is None, its Datasette metadata: both or neither.
+
+    Raises OutputAliasesInput (exit 2) before writing anything when an output is a file of the package or both
+    outputs are one file; InvalidPackage, UnreadableInput and ExportError as write_database does."""
+    outputs = [out_path] + ([metadata_path] if metadata_path is not None else [])
+    with export_source(package, outputs) as loaded, transaction() as tx:
+        _build_file(loaded, tx.file(out_path))
+        if metadata_path is not None:
+            meta = datasette_metadata(loaded, database=Path(out_path).stem)
+            tx.file(metadata_path).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _build_file(loaded: LoadedPackage, tmp: Path) -> None:
+    tmp.unlink()  # sqlite creates the file itself
+    try:
+        _build(loaded, tmp)
+    finally:
+        Path(f"{tmp}-journal").unlink(missing_ok=True)
 
 
 def _build(loaded: LoadedPackage, path: Path) -> None:
@@ -125,9 +150,18 @@ def _build(loaded: LoadedPackage, path: Path) -> None:
         _check(con)
         con.execute("VACUUM")
     except sqlite3.Error as exc:
+        if _is_io_error(exc):  # a full disk or an unwritable folder is not a problem of the data
+            raise OSError(f"SQLite cannot write the database ({exc})") from None
         raise ExportError(f"SQLite refused the data: {exc}") from None
     finally:
         con.close()
+
+
+def _is_io_error(exc: sqlite3.Error) -> bool:
+    name = getattr(exc, "sqlite_errorname", "")  # Python 3.11+
+    if name:
+        return name.startswith(("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY"))
+    return any(text in str(exc) for text in ("disk is full", "disk I/O error", "unable to open", "readonly"))
 
 
 def _insert(con: sqlite3.Connection, name: str, frame: pl.DataFrame) -> None:
@@ -154,7 +188,7 @@ def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, dat
     """Datasette metadata for the database named database (the db file's stem): titles, descriptions, licence."""
     with loaded_package(package, check=check) as loaded:
         d = loaded.descriptor
-        licences = [lic for lic in d.get("licenses", []) if isinstance(lic, dict)]
+        licences = objects(d, "licenses")
         meta: dict = {"title": d.get("title", d.get("name", "")), "description": d.get("description", "")}
         if licences:
             meta["license"] = licences[0].get("name") or licences[0].get("title", "")
@@ -162,7 +196,7 @@ def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, dat
                 meta["license_url"] = licences[0]["path"]
             if len(licences) > 1:
                 meta["license"] = licence_text(d)
-        sources = [s.get("title", "") for s in d.get("sources", []) if isinstance(s, dict) and s.get("title")]
+        sources = [text(s["title"]) for s in objects(d, "sources") if s.get("title")]
         if sources:
             meta["source"] = "; ".join(sources)
         if d.get("homepage"):
@@ -190,5 +224,6 @@ def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, dat
 def write_datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, out_path: str | os.PathLike,
                              database: str, check: bool = True) -> None:
     """Write Datasette's metadata.json for the database named database, atomically and deterministically."""
-    meta = datasette_metadata(package, database, check=check)
-    write_text_atomic(out_path, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    with export_source(package, [out_path], check=check) as loaded:
+        meta = datasette_metadata(loaded, database)
+        write_text_atomic(out_path, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")

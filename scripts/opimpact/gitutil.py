@@ -13,10 +13,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import limits
+from .errors import OpimpactError
+from .report import printable
 
 
-class GitError(Exception):
-    """git is missing, the folder is no repository, or a ref does not exist."""
+class GitError(OpimpactError):
+    """git is missing, the folder is no repository, or a ref does not exist (exit code 2 when it reaches the user)."""
+
+    exit_code = 2
+
+    def __str__(self) -> str:
+        return printable(super().__str__())  # git echoes refs and paths it was given
+
+
+class GitMissing(GitError):
+    """The git program cannot be run: not installed, or not on PATH."""
 
 
 def _git(repo: Path, *args: str, binary: bool = False) -> bytes | str:
@@ -24,7 +35,9 @@ def _git(repo: Path, *args: str, binary: bool = False) -> bytes | str:
     try:
         done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, env=env, check=False)
     except FileNotFoundError:
-        raise GitError("git is not installed") from None
+        raise GitMissing("git is not installed (no 'git' program on PATH)") from None
+    except OSError as exc:  # git exists but cannot be run
+        raise GitMissing(f"git cannot be run ({exc.strerror or exc})") from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise GitError(f"git {' '.join(args[:2])}: {message[-1] if message else 'failed'}")
@@ -32,11 +45,25 @@ def _git(repo: Path, *args: str, binary: bool = False) -> bytes | str:
 
 
 def repo_root(path: Path) -> Path | None:
-    """The top folder of the git work tree holding path, or None when path is in no repository."""
+    """The top folder of the git work tree holding path, or None when path is in no repository.
+
+    Raises GitMissing when git itself cannot be run, so that is never reported as "not a repository"."""
     try:
         return Path(_git(path, "rev-parse", "--show-toplevel").strip())
+    except GitMissing:
+        raise
     except GitError:
         return None
+
+
+def is_shallow(repo: Path) -> bool:
+    """True in a shallow clone (git clone --depth), whose history stops before the first commit."""
+    return _git(repo, "rev-parse", "--is-shallow-repository").strip() == "true"
+
+
+def parents(repo: Path, commit: str) -> list[str]:
+    """The parent commits of commit as this clone knows them (none at a shallow clone's boundary)."""
+    return _git(repo, "rev-list", "--parents", "-n", "1", commit).split()[1:]
 
 
 def repo_prefix(path: Path) -> str:

@@ -25,3 +25,7 @@ class LimitExceeded(ValueError):
     """An input goes over one of these limits (rule D05)."""
 
     rule = "D05"
+
+MAX_TEXT_BYTES = 4 * 1024**2  # CITATION.cff, CHANGELOG.md, SHA256SUMS; the real ones are a few kB
+MAX_YAML_NODES = 100_000  # values in CITATION.cff, aliases counted each time they are used (stops "billion laughs")
+MAX_YAML_DEPTH = 64  # nesting of CITATION.cff

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
@@ -14,7 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from . import limits, tableschema
+from . import limits, safeio, tableschema
+from .errors import OpimpactError
 from .registry import Rule
 from .report import Finding, printable, shorten
 
@@ -38,8 +38,10 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
 
-class UnreadableInput(Exception):
+class UnreadableInput(OpimpactError):
     """The input cannot be read at all (exit code 2): missing path, invalid JSON, a broken or unsafe zip."""
+
+    exit_code = 2
 
     def __init__(self, message: str, rule: str = "D01") -> None:
         super().__init__(message)
@@ -109,46 +111,11 @@ def resolve_inside(root: Path, rel: str) -> tuple[Path | None, str | None]:
 
 
 def read_json_file(path: Path, what: str) -> object:
-    """Read a small JSON file, raising ValueError (limits.LimitExceeded for rule D05) that names the problem."""
-    limit = limits.MAX_DESCRIPTOR_BYTES
-    if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or a device would block or never end
-        raise ValueError(f"{what} is not a regular file")
-    with open(path, "rb") as handle:
-        raw = handle.read(limit + 1)  # never more, whatever the file claims to be
-    if len(raw) > limit:
-        raise limits.LimitExceeded(f"{what} is larger than the limit of {limit} bytes for a descriptor or schema")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{what} is not UTF-8 (byte {exc.start})") from None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
-    except RecursionError:
-        raise limits.LimitExceeded(f"{what} nests deeper than the limit of {limits.MAX_JSON_DEPTH} levels") from None
-    except ValueError as exc:  # a number of thousands of digits
-        raise ValueError(f"{what} is not usable JSON: {str(exc).split(';')[0]}") from None
-    _check_json_value(value, what)
-    return value
+    """Read a small JSON file, raising ValueError (limits.LimitExceeded for rule D05) that names the problem.
 
-
-def _check_json_value(value: object, what: str) -> None:
-    """Refuse JSON nested beyond the limit or holding a lone surrogate (an escape that is not Unicode text)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limits.MAX_JSON_DEPTH:
-            raise limits.LimitExceeded(f"{what} nests deeper than the limit of {limits.MAX_JSON_DEPTH} levels")
-        if isinstance(item, dict):
-            stack.extend((part, depth + 1) for pair in item.items() for part in pair)
-        elif isinstance(item, list):
-            stack.extend((part, depth + 1) for part in item)
-        elif isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError(f"{what} holds a \\u escape that is not Unicode text (a lone surrogate)") from None
+    A FIFO or a device is refused without blocking; NaN and Infinity (not JSON) are refused."""
+    raw = safeio.read_regular(path, limits.MAX_DESCRIPTOR_BYTES, what)
+    return safeio.load_json(raw, what)
 
 
 def _locate_descriptor(target: Path) -> Path:

@@ -3,7 +3,8 @@
 Every dated mark shows how precise its date is: the marker shape names the precision and a horizontal bar
 spans the whole period the precision allows (a month, a season, a year, or a range). Output is
 deterministic: Agg backend, matplotlib's default style, fixed size and DPI, and no dates or software
-versions in the file's metadata.
+versions in the file's metadata. Text from the package is drawn as it is written: never read as mathtext
+('$'), with invisible and control characters shown as escapes. Any date from 0001-01-01 to 9999-12-31 can be drawn.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import polars as pl
 
 from .atomic import atomic_path
 from .dates import latest_possible
-from .export_common import LoadedPackage, loaded_package
+from .errors import UsageError
+from .export_common import LoadedPackage, export_source
 from .package import Package
+from .report import printable
 
 __all__ = ["plot_timeline", "FORMATS"]
 
@@ -63,26 +66,38 @@ def plot_timeline(package: Package | LoadedPackage | str | os.PathLike, out_path
     """Draw the timeline of the package into out_path (.png or .svg), atomically and deterministically.
 
     With check=True a package that does not validate raises InvalidPackage; unreadable input raises
-    UnreadableInput; an unsupported suffix raises ValueError.
+    UnreadableInput; an out_path that is a file of the package raises OutputAliasesInput; an unsupported suffix
+    raises PictureFormatError.
     """
     out_path = Path(out_path)
     if out_path.suffix.lower() not in FORMATS:
-        raise ValueError(f"{out_path}: the picture must end in {' or '.join(FORMATS)}")
-    with loaded_package(package, check=check) as loaded, _style():
+        raise PictureFormatError(f"{out_path}: the picture must end in {' or '.join(FORMATS)}")
+    with export_source(package, [out_path], check=check) as loaded, _style():
         figure = build_figure(loaded)
         with atomic_path(out_path) as tmp:
             _save(figure, tmp, out_path.suffix.lower())
 
 
+class PictureFormatError(UsageError, ValueError):
+    """The picture's name does not end in .png or .svg (exit 2)."""
+
+
 @contextmanager
 def _style() -> Iterator[None]:
-    """matplotlib's default style, whatever the user's matplotlibrc says, with a fixed SVG hash salt."""
+    """matplotlib's default style, whatever the user's matplotlibrc says, with a fixed SVG hash salt; text is
+    never parsed as mathtext, so a '$' in a title is drawn as a dollar sign."""
     import matplotlib
 
     with matplotlib.rc_context(rc=dict(matplotlib.rcParamsDefault)):
         matplotlib.rcParams.update({"svg.hashsalt": "op-impact", "font.size": 10, "axes.titlesize": 11,
-                                    "axes.titleweight": "bold", "axes.titlelocation": "left"})
+                                    "axes.titleweight": "bold", "axes.titlelocation": "left",
+                                    "text.parse_math": False, "text.usetex": False})
         yield
+
+
+def _label(value: object) -> str:
+    """Text from the package as drawn: control and invisible characters shown as escapes."""
+    return printable(str(value))
 
 
 def _rows(loaded: LoadedPackage, name: str) -> list[dict]:
@@ -98,7 +113,7 @@ def build_figure(loaded: LoadedPackage):
     with _style():
         figure = Figure(figsize=SIZE_INCHES, dpi=DPI, layout="constrained")
         FigureCanvasAgg(figure)
-        title = loaded.descriptor.get("title", "op-impact")
+        title = _label(loaded.descriptor.get("title", "op-impact"))
         figure.suptitle(f"{title}: timeline", fontsize=13, fontweight="bold")
         personnel, assets, events = _rows(loaded, "personnel_levels"), _rows(loaded, "assets"), _rows(loaded, "events")
         axes = figure.subplots(3, 1, sharex=True, height_ratios=[1.2, 1.0, 1.1])
@@ -106,11 +121,12 @@ def build_figure(loaded: LoadedPackage):
         low = min((s.start for s in spans), default=dt.date(2000, 1, 1))
         high = max((s.latest for s in spans), default=low)
         margin = max(dt.timedelta(days=30), (high - low) * 0.03)
-        _personnel_panel(axes[0], personnel, high + margin, (low - margin, high + margin))
-        _assets_panel(axes[1], assets, high + margin)
+        left, right = _shifted(low, -margin), _shifted(high, margin)
+        _personnel_panel(axes[0], personnel, right, (left, right))
+        _assets_panel(axes[1], assets, right)
         _events_panel(axes[2], events)
         if spans:
-            axes[2].set_xlim(low - margin, high + margin)
+            axes[2].set_xlim(left, right)
             _date_axis(axes[2])
         else:
             for ax in axes:
@@ -118,6 +134,14 @@ def build_figure(loaded: LoadedPackage):
                         va="center", color="0.4")
         _precision_legend(figure)
     return figure
+
+
+def _shifted(day: dt.date, by: dt.timedelta) -> dt.date:
+    """day moved by `by`, stopping at the ends of the calendar (0001-01-01, 9999-12-31)."""
+    try:
+        return day + by
+    except OverflowError:
+        return dt.date.min if by < dt.timedelta(0) else dt.date.max
 
 
 def _all_spans(personnel: list[dict], assets: list[dict], events: list[dict]) -> list[Dated]:
@@ -245,7 +269,7 @@ def _assets_panel(ax, rows: list[dict], edge: dt.date) -> None:
         else:
             ax.hlines(y, arrived.latest, edge, colors=colour, linewidth=2, linestyles=":")
         quantity = f" ×{row['quantity']}" if row.get("quantity") else ""
-        labels.append(f"{row.get('name', '')}{quantity} ({row.get('asset_id', '')})")
+        labels.append(_label(f"{row.get('name', '')}{quantity} ({row.get('asset_id', '')})"))
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.set_ylim(len(labels) - 0.5 if labels else 0.5, -0.5)
     undated = len(rows) - len(dated_rows)
@@ -271,7 +295,7 @@ def _events_panel(ax, rows: list[dict]) -> None:
             continue
         _span(ax, categories.index(row.get("category")), dated, "#333333",
               filled=STATUS_FILL.get(row.get("status"), True), size=6)
-    ax.set_yticks(range(len(categories)), [str(c).replace("_", " ") for c in categories], fontsize=8)
+    ax.set_yticks(range(len(categories)), [_label(c).replace("_", " ") for c in categories], fontsize=8)
     ax.set_ylim(len(categories) - 0.5 if categories else 0.5, -0.5)
     ax.spines[["top", "right"]].set_visible(False)
 

@@ -1,15 +1,21 @@
-"""Release records: releases/VERSION.json in the repository, and opening the package of a recorded release."""
+"""Release records: releases/VERSION.json in the repository, and opening the package of a recorded release.
+
+A recorded release is opened from its zip in dist/ when that matches the record, else from the git commit that
+added the record; either way its data files must match the hashes the record holds, so a shallow clone (whose
+history stops before that commit) or a rewritten history can never stand in for the release.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .checksums import sha256_file
-from .gitutil import GitError, commit_adding, open_package_at
+from .checksums import resource_hash_file, sha256_file
+from .gitutil import GitError, GitMissing, commit_adding, is_shallow, open_package_at, parents
 from .package import Package, UnreadableInput, open_package, read_json_file
 from .semver import Version
 
@@ -31,15 +37,45 @@ def load_record(path: Path) -> dict:
     try:
         record = read_json_file(path, str(path))
     except FileNotFoundError:
-        raise UnreadableInput(f"{path}: no such release record") from None
+        raise UnreadableInput(f"{path}: no such release record", rule=None) from None
     except (OSError, ValueError) as exc:
-        raise UnreadableInput(f"{path}: {exc}") from None
-    if not isinstance(record, dict) or not isinstance(record.get("artifacts"), list) or "version" not in record:
-        raise UnreadableInput(f"{path}: not a release record (needs 'version' and an 'artifacts' list)")
-    for item in record["artifacts"]:
-        if not isinstance(item, dict) or not {"name", "bytes", "sha256"} <= set(item):
-            raise UnreadableInput(f"{path}: every artifact needs name, bytes and sha256; found {item!r}")
+        raise UnreadableInput(f"{path}: {exc}", rule=None) from None
+    problem = record_problem(record)
+    if problem:
+        raise UnreadableInput(f"{path}: not a usable release record: {problem}", rule=None)
     return record
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def record_problem(record: object) -> str | None:
+    """What makes a parsed record unusable, or None: a 'version' text, an 'artifacts' list of {name, bytes,
+    sha256}, and optionally a 'date' and a 'resources' list of {name, path, bytes, hash}."""
+    if not isinstance(record, dict) or not isinstance(record.get("artifacts"), list):
+        return "needs 'version' and an 'artifacts' list"
+    if not isinstance(record.get("version"), str) or not record["version"]:
+        return "'version' must be text"
+    if "date" in record and not isinstance(record["date"], str):
+        return "'date' must be text (YYYY-MM-DD)"
+    for item in record["artifacts"]:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not _is_count(item.get("bytes")) \
+                or not isinstance(item.get("sha256"), str) or not _SHA256.fullmatch(item["sha256"]):
+            return "every artifact needs a name, a size in bytes and a SHA-256 of 64 lowercase hex digits"
+    resources = record.get("resources", [])
+    if not isinstance(resources, list):
+        return "'resources' must be a list"
+    for entry in resources:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) \
+                or not isinstance(entry.get("path"), str) or not _is_count(entry.get("bytes")) \
+                or not isinstance(entry.get("hash"), str) or not _HASH.fullmatch(entry["hash"]):
+            return "every resource needs a name, a path, a size in bytes and a hash 'sha256:' + 64 hex digits"
+    return None
 
 
 def recorded_versions(root: Path) -> dict[Version, Path]:
@@ -52,7 +88,7 @@ def recorded_versions(root: Path) -> dict[Version, Path]:
         try:
             version = Version.parse(path.stem)
         except ValueError:
-            raise UnreadableInput(f"{path}: a release record must be named VERSION.json with a semantic version") from None
+            raise UnreadableInput(f"{path}: a release record must be named VERSION.json with a semantic version", rule=None) from None
         found[version] = path
     return found
 
@@ -63,9 +99,9 @@ def recorded_dates(root: Path) -> dict[str, dt.date]:
     for version, path in recorded_versions(root).items():
         record = load_record(path)
         try:
-            dates[str(version)] = dt.date.fromisoformat(str(record.get("date")))
+            dates[str(version)] = dt.date.fromisoformat(record.get("date", ""))
         except ValueError:
-            raise UnreadableInput(f"{path}: 'date' {record.get('date')!r} is not YYYY-MM-DD") from None
+            raise UnreadableInput(f"{path}: 'date' {record.get('date')!r} is not YYYY-MM-DD", rule=None) from None
     return dates
 
 
@@ -83,16 +119,35 @@ def open_release(root: Path, version: str) -> Iterator[Package]:
     if local_zip.is_file() and expected.get(local_zip.name) == sha256_file(local_zip):
         with open_package(local_zip) as package:
             package.label = f"release {version}"
+            _check_released_data(package, record, version, f"{local_zip}")
             yield package
         return
     rel = f"{RECORDS_DIR}/{version}.json"
+    missing = f"release {version}: {local_zip} is missing or differs from the record, and"
     try:
         commit = commit_adding(root, rel)
+        boundary = commit is not None and is_shallow(root) and not parents(root, commit)
+    except GitMissing as exc:
+        raise UnreadableInput(f"{missing} {exc}, so the commit that added {rel} cannot be looked up", rule=None) from None
     except GitError as exc:
-        raise UnreadableInput(f"release {version}: {local_zip} is missing or differs from the record, and git "
-                              f"cannot find the commit that added {rel} ({exc})") from None
+        raise UnreadableInput(f"{missing} git cannot find the commit that added {rel} ({exc})", rule=None) from None
     if commit is None:
-        raise UnreadableInput(f"release {version}: {local_zip} is missing or differs from the record, and no "
-                              f"commit adds {rel} (commit the record after releasing)")
+        raise UnreadableInput(f"{missing} no commit adds {rel} (commit the record after releasing)", rule=None)
+    if boundary:
+        raise UnreadableInput(f"{missing} this is a shallow clone (git clone --depth): its history stops before the "
+                              f"commit that added {rel}, so release {version} cannot be compared with. Run "
+                              f"`git fetch --unshallow`, or put {DIST_DIR}/{version}/{zip_name(version)} in place", rule=None)
     with open_package_at(root, commit, f"release {version}") as package:
+        _check_released_data(package, record, version, f"commit {commit[:12]}")
         yield package
+
+
+def _check_released_data(package: Package, record: dict, version: str, source: str) -> None:
+    """Refuse a source of a release whose data files are not the ones the record lists."""
+    for entry in record.get("resources") or []:
+        resource = package.resources.get(entry["name"])
+        path = resource.path if resource is not None else None
+        actual = resource_hash_file(path) if path is not None and path.is_file() else None
+        if actual != (entry["bytes"], entry["hash"]):
+            raise UnreadableInput(f"release {version}: {entry['path']} in {source} is not the file the record "
+                                  f"{RECORDS_DIR}/{version}.json lists, so it is not release {version}", rule=None)

@@ -3,6 +3,8 @@
 A release is built from a staged copy of the package whose datapackage.json, CITATION.cff, CHANGELOG.md and
 .zenodo.json carry the release's version and date. Preparing those files is idempotent, so the commit that holds
 the release record (and thus the already prepared files) rebuilds byte-identical artifacts (`--reproduce`).
+Edited files keep their line endings (LF, CRLF or CR) and byte-order mark. Everything a release writes (the
+dist/VERSION folder, the rewritten files, the record) is one transaction: all of it appears, or none of it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import importlib.util
 import inspect
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -24,19 +25,23 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .atomic import atomic_directory, atomic_path
+from . import limits, safeio
+from .atomic import transaction
 from .changelog import CHANGELOG_NAME, ChangelogError, release_date, with_subsection
 from .checksums import SUMS_NAME, render_sums, resource_hash, sha256_bytes
 from .cite import CITATION_NAME, with_release
 from .diff import changelog_entry, diff_packages, first_release_entry
-from .gitutil import GitError, commit_adding, repo_prefix, repo_root, show_file, worktree
-from .package import DESCRIPTOR_NAME, UnreadableInput, open_package, resolve_inside
+from .errors import OpimpactError
+from .gitutil import GitError, GitMissing, commit_adding, repo_prefix, repo_root, show_file, worktree
+from .newlines import line_ending, with_line_ending
+from .package import DESCRIPTOR_NAME, UnreadableInput, open_package, read_json_file, resolve_inside
 from .records import (
     DIST_DIR,
     RECORD_VERSION,
     RECORDS_DIR,
     open_release,
     record_path,
+    record_problem,
     recorded_versions,
     render_record,
     zip_name,
@@ -66,7 +71,7 @@ def _quiet(_: str) -> None:
     return None
 
 
-class ReleaseRefused(Exception):
+class ReleaseRefused(OpimpactError):
     """The release cannot go ahead (exit code 1); nothing was changed."""
 
     def __init__(self, message: str, report=None, changes=None) -> None:
@@ -75,8 +80,10 @@ class ReleaseRefused(Exception):
         self.changes = changes or []
 
 
-class ReleaseUsageError(Exception):
+class ReleaseUsageError(OpimpactError):
     """The command was used wrongly: a malformed version, no package, no git repository (exit code 2)."""
+
+    exit_code = 2
 
 
 @dataclass
@@ -117,11 +124,11 @@ def release_files(root: Path, version: str, date: dt.date, data_changes: str | N
     if data_changes:
         changelog = with_subsection(changelog, version, DATA_CHANGES, data_changes)
     files[CHANGELOG_NAME] = changelog.encode("utf-8")
-    if (root / ZENODO_NAME).is_file():
+    if os.path.lexists(root / ZENODO_NAME):
         zenodo = _read_json(root / ZENODO_NAME)
         zenodo["version"] = version
         zenodo["publication_date"] = date.isoformat()
-        files[ZENODO_NAME] = _json_bytes(zenodo)
+        files[ZENODO_NAME] = _json_bytes(zenodo, _read_text(root / ZENODO_NAME))
     return files
 
 
@@ -138,30 +145,40 @@ def _descriptor_bytes(root: Path, version: str, date: dt.date) -> bytes:
         data = path.read_bytes()
         resource["bytes"] = len(data)
         resource["hash"] = resource_hash(data)
-    return _json_bytes(descriptor)
+    return _json_bytes(descriptor, _read_text(root / DESCRIPTOR_NAME))
 
 
-def _json_bytes(document: object) -> bytes:
-    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+def _json_bytes(document: object, original: str = "") -> bytes:
+    """The document as JSON text, with the line endings and byte-order mark of the file it replaces."""
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    bom = "\ufeff" if original.startswith("\ufeff") else ""
+    return (bom + with_line_ending(text, line_ending(original))).encode("utf-8")
 
 
 def _read_json(path: Path) -> dict:
     try:
-        document = json.loads(_read_text(path))
-    except json.JSONDecodeError as exc:
-        raise ReleaseRefused(f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+        document = read_json_file(path, path.name)
+    except FileNotFoundError:
+        raise ReleaseRefused(f"{path.name} is missing; a release needs it") from None
+    except safeio.NotRegularFile as exc:
+        raise UnreadableInput(str(exc), rule=None) from None
+    except (OSError, ValueError) as exc:
+        raise ReleaseRefused(f"{path.name}: {getattr(exc, 'strerror', None) or exc}") from None
     if not isinstance(document, dict):
         raise ReleaseRefused(f"{path.name} must hold a JSON object")
     return document
 
 
 def _read_text(path: Path) -> str:
+    """A text file the release edits: a regular UTF-8 file within limits.MAX_TEXT_BYTES (exit 2 otherwise)."""
     try:
-        return path.read_text(encoding="utf-8")
+        return safeio.read_text(path, str(path), max(limits.MAX_TEXT_BYTES, limits.MAX_DESCRIPTOR_BYTES))
     except FileNotFoundError:
         raise ReleaseRefused(f"{path.name} is missing; a release needs it") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ReleaseRefused(f"{path}: cannot be read ({exc})") from None
+    except ValueError as exc:  # not a regular file, too large, not UTF-8
+        raise UnreadableInput(str(exc), rule=None) from None
+    except OSError as exc:
+        raise UnreadableInput(f"{path}: cannot be read ({exc.strerror or exc})", rule=None) from None
 
 
 def zip_members(root: Path) -> list[str]:
@@ -174,6 +191,8 @@ def zip_members(root: Path) -> list[str]:
                 members.add(resource.descriptor["schema"])
     for rel in members:
         path, reason = resolve_inside(root, rel)
+        if reason is None and path is not None and os.path.lexists(path) and not safeio.is_regular(path):
+            raise UnreadableInput(f"{rel}: not a regular file (a FIFO, device or folder); refused", rule=None)
         if reason or path is None or not path.is_file():
             raise ReleaseRefused(f"{rel}: {reason or 'missing'}; a release needs it")
     return sorted(members)
@@ -343,6 +362,9 @@ def release(root: str | os.PathLike, version: str, archive: str | os.PathLike | 
             date = release_date(_read_text(root / CHANGELOG_NAME), version)
         except ChangelogError as exc:
             raise ReleaseRefused(str(exc)) from None
+        odd = [name for name in ZIP_EXTRAS if os.path.lexists(root / name) and not safeio.is_regular(root / name)]
+        if odd:
+            raise UnreadableInput(f"{', '.join(odd)}: not a regular file (a FIFO, device or folder); refused", rule=None)
         missing = [name for name in ZIP_EXTRAS if not (root / name).is_file()]
         if missing:
             raise ReleaseRefused(f"missing {', '.join(missing)}; every release ships them")
@@ -386,59 +408,27 @@ def _build_twice(root: Path, files: dict[str, bytes], version: str, date: dt.dat
 
 def _publish(root: Path, version: str, date: dt.date, files: dict[str, bytes], plan: ReleasePlan,
              progress: Progress) -> list[Artifact]:
-    """Build into dist/VERSION, rewrite the release files, then write the record; undo everything on failure."""
-    dist, records_dir = root / DIST_DIR, root / RECORDS_DIR
-    created_dirs = [d for d in (dist, records_dir) if not d.exists()]
-    originals = {rel: _current_bytes(root / rel) for rel in files}
-    record_file = record_path(root, version)
-    written: list[str] = []
-    try:
-        with atomic_directory(dist / version) as out:
-            os.chmod(out, DIR_MODE)
-            artifacts = _build_twice(root, files, version, date, out, progress)
-        progress("writing " + ", ".join(files))
+    """Build dist/VERSION, then rewrite the release files and write the record, all in one transaction: a failure,
+    a full disk or Ctrl-C at any point leaves dist/, releases/ and every file as they were."""
+    with transaction() as tx:
+        out = tx.folder(root / DIST_DIR / version)
+        os.chmod(out, DIR_MODE)
+        artifacts = _build_twice(root, files, version, date, out, progress)
+        progress("writing " + ", ".join(files) + f" and {RECORDS_DIR}/{version}.json")
         for rel, data in files.items():
-            written.append(rel)
-            _replace_file(root / rel, data)
+            tx.file(root / rel, mode=FILE_MODE).write_bytes(data)
         record = {"record_version": RECORD_VERSION, "version": version, "date": date.isoformat(),
                   "created": f"{date.isoformat()}T00:00:00Z", "previous": plan.previous,
                   "required_bump": plan.required_bump,
                   "artifacts": [asdict(a) for a in artifacts],
                   "resources": _resource_entries(files[DESCRIPTOR_NAME])}
-        written.append(str(record_file.relative_to(root)))
-        records_dir.mkdir(exist_ok=True)
-        _replace_file(record_file, render_record(record).encode("utf-8"))
-        return artifacts
-    except BaseException:
-        _undo(root, version, written, originals, created_dirs)
-        raise
+        tx.file(record_path(root, version), mode=FILE_MODE).write_bytes(render_record(record).encode("utf-8"))
+    return artifacts
 
 
 def _resource_entries(descriptor_bytes: bytes) -> list[dict]:
-    descriptor = json.loads(descriptor_bytes)
+    descriptor = json.loads(descriptor_bytes.decode("utf-8-sig"))
     return [{k: r.get(k) for k in ("name", "path", "bytes", "hash")} for r in descriptor.get("resources", [])]
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    """Atomically replace path with data, keeping its permission bits (0644 for a new file)."""
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else FILE_MODE
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-        os.chmod(tmp, mode)
-
-
-def _undo(root: Path, version: str, written: list[str], originals: dict[str, bytes | None],
-          created_dirs: list[Path]) -> None:
-    """Put back every file a failed release touched, newest first."""
-    for rel in reversed(written):
-        original = originals.get(rel)
-        if original is None:
-            (root / rel).unlink(missing_ok=True)
-        else:
-            _replace_file(root / rel, original)
-    shutil.rmtree(root / DIST_DIR / version, ignore_errors=True)
-    for folder in created_dirs:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- reproducing
@@ -466,7 +456,10 @@ def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet
     """
     root = Path(root).resolve()
     version = str(_parse_version(version))
-    top = repo_root(root)
+    try:
+        top = repo_root(root)
+    except GitMissing as exc:
+        raise ReleaseUsageError(f"{exc}; --reproduce rebuilds from git history and needs git") from None
     if top is None:
         raise ReleaseUsageError(f"{root} is not inside a git repository; --reproduce rebuilds from git history")
     rel = f"{RECORDS_DIR}/{version}.json"
@@ -474,11 +467,18 @@ def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet
         commit = commit_adding(root, rel)
         if commit is None:
             raise ReleaseRefused(f"no commit adds {rel}: release {version} is not recorded in git history")
-        record = json.loads(show_file(root, commit, rel))
+        raw = show_file(root, commit, rel)
     except GitError as exc:
         raise ReleaseUsageError(str(exc)) from None
+    try:
+        if len(raw) > limits.MAX_DESCRIPTOR_BYTES:
+            raise limits.LimitExceeded(f"larger than the limit of {limits.MAX_DESCRIPTOR_BYTES} bytes")
+        record = safeio.load_json(raw, rel)
     except ValueError as exc:
-        raise ReleaseRefused(f"{rel} at commit {commit[:12]} is not valid JSON ({exc})") from None
+        raise ReleaseRefused(f"{rel} at commit {commit[:12]} cannot be read ({exc})") from None
+    problem = record_problem(record)
+    if problem:
+        raise ReleaseRefused(f"{rel} at commit {commit[:12]} is not a usable release record: {problem}")
     result = ReproduceResult(version, commit)
     progress(f"checking out {commit[:12]} in a temporary worktree")
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
@@ -23,13 +24,65 @@ def shorten(value: object, limit: int = VALUE_DISPLAY_LIMIT) -> str | None:
     return text
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Characters that act on a terminal or that cannot be seen: C0/C1 controls, lone surrogates, format characters
+# (bidi overrides and isolates, zero-width space and joiners, the BOM, soft hyphen, tag characters), line and
+# paragraph separators, spaces other than U+0020, and the other default-ignorable code points (variation
+# selectors, Hangul fillers). Anything outside printable ASCII is looked at; only these are escaped.
+_SUSPECT = re.compile(r"[^\x20-\x7e]")
+_SUSPECT_IN_JSON = re.compile(r"[^\x20-\x7e\n]")  # json.dumps escapes line breaks inside strings; the rest is layout
+_IGNORABLE = frozenset([0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0, *range(0x180B, 0x1810),
+                        *range(0xFE00, 0xFE10)])
+
+
+def _hidden(char: str) -> bool:
+    code = ord(char)
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return True
+    category = unicodedata.category(char)
+    return (category in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs") or code in _IGNORABLE
+            or 0xE0100 <= code <= 0xE01EF)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _visible(match: re.Match) -> str:
+    char = match.group()
+    return _escape(char) if _hidden(char) else char
 
 
 def printable(text: str) -> str:
-    """Text safe to print: control characters (terminal escapes, line breaks) and lone surrogates escaped."""
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """Text safe to print on one line: control characters (escape sequences, line breaks), bidi overrides,
+    zero-width characters, BOMs, unusual spaces and lone surrogates shown as visible escapes (\\x1b, \\u202e)."""
+    return _SUSPECT.sub(_visible, text)
+
+
+def terminal_safe(text: str) -> str:
+    """Text safe to print as it is, several lines long: printable() on each line, line breaks (LF or CRLF) kept
+    as LF. A carriage return on its own is escaped: it would let later text overwrite what the line showed."""
+    return "\n".join(printable(line) for line in re.split(r"\r?\n", text))
+
+
+def _json_escape(match: re.Match) -> str:
+    char = match.group()
+    if not _hidden(char):
+        return char
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    high, low = divmod(code - 0x10000, 0x400)
+    return f"\\u{0xD800 + high:04x}\\u{0xDC00 + low:04x}"
+
+
+def json_safe(document: str) -> str:
+    """JSON text with every invisible or terminal-driving character written as its \\u escape: the same JSON
+    value, safe to print. (json.dumps already escapes the C0 controls; with ensure_ascii=False it leaves the
+    rest, such as bidi overrides, raw.)"""
+    return _SUSPECT_IN_JSON.sub(_json_escape, document)
 
 
 @dataclass(frozen=True)
@@ -117,8 +170,7 @@ class Report:
 
 
 def render_json(report: Report) -> str:
-    text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate becomes its JSON escape
+    return json_safe(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 def render_text(report: Report) -> str:

@@ -1,6 +1,12 @@
 """Check a downloaded release (folder, zip or single artifact) or a package folder against its checksums,
 its descriptor's hash and bytes, the release record, and validation. Zips are checked before anything is
-extracted, and only ever into a temporary folder."""
+extracted, and only ever into a temporary folder.
+
+Only a release record proves a download is the release: SHA256SUMS and the descriptor's hashes travel with the
+files and can be rewritten with them. So the verdict says which it was: "verified against the release record"
+when every artifact or data file was compared with a record, else a check of internal consistency only, which
+counts as success only when the caller asks for exactly that (consistency_only).
+"""
 
 from __future__ import annotations
 
@@ -12,9 +18,11 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .checksums import SUMS_NAME, parse_sums, resource_hash, sha256_file
+from . import safeio
+from .checksums import SUMS_NAME, parse_sums, resource_hash_file, sha256_file
 from .package import DESCRIPTOR_NAME, UnreadableInput, check_zip_entries, extract_zip_safely, open_package
 from .records import RECORDS_DIR, load_record
+from .report import json_safe, printable
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 _ARTIFACT_NAME = re.compile(r"^op-impact-(?P<version>[0-9][^/]*?)\.(?:zip|xlsx|sqlite)$")
@@ -29,12 +37,16 @@ class Check:
     file: str | None = None
 
 
+VERIFIED, CONSISTENT, NOT_VERIFIED = "verified", "consistent", "not verified"
+
+
 @dataclass
 class VerifyReport:
     target: str
     version: str | None = None
     record: str | None = None
     checks: list[Check] = field(default_factory=list)
+    consistency_only: bool = False  # the caller accepts a check of internal consistency without a record
 
     def add(self, check: str, status: str, message: str, file: str | None = None) -> None:
         self.checks.append(Check(check, status, message, file))
@@ -44,51 +56,89 @@ class VerifyReport:
         return [c for c in self.checks if c.status == FAIL]
 
     @property
+    def passed(self) -> int:
+        return sum(c.status == PASS for c in self.checks)
+
+    @property
+    def against_record(self) -> bool:
+        """True when a release record was read and the target was compared with it."""
+        return self.record is not None and any(c.check == "record" and c.status == PASS for c in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        """'verified' (against a release record), 'consistent' (internal consistency only) or 'not verified'."""
+        if self.failures or not self.passed:
+            return NOT_VERIFIED
+        return VERIFIED if self.against_record else CONSISTENT
+
+    @property
     def ok(self) -> bool:
-        """True when nothing failed and at least one check passed."""
-        return not self.failures and any(c.status == PASS for c in self.checks)
+        """True when the command succeeds: verified against the record, or consistent when that was all asked."""
+        return self.verdict == VERIFIED or (self.verdict == CONSISTENT and self.consistency_only)
 
     def to_dict(self) -> dict:
-        return {"verify_version": 1, "target": self.target, "version": self.version, "record": self.record,
-                "ok": self.ok, "failed": len(self.failures), "checks": [asdict(c) for c in self.checks]}
+        return {"verify_version": 2, "target": self.target, "version": self.version, "record": self.record,
+                "verdict": self.verdict, "against_record": self.against_record,
+                "consistency_only": self.consistency_only, "ok": self.ok, "failed": len(self.failures),
+                "checks": [asdict(c) for c in self.checks]}
 
 
 def render_json(report: VerifyReport) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return json_safe(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
 
 
 def render_text(report: VerifyReport) -> str:
-    version = f" (release {report.version})" if report.version else ""
-    lines = [f"verify {report.target}{version}"]
+    """The checks and the verdict, one line each; text from the input is shown with invisible characters escaped."""
+    target = printable(report.target)
+    version = f" (release {printable(report.version)})" if report.version else ""
+    lines = [f"verify {target}{version}"]
     width = max((len(c.check) for c in report.checks), default=0)
     for c in report.checks:
-        lines.append(f"  {c.status.upper():4} {c.check:<{width}}  {c.message}")
-    if report.ok:
-        lines.append(f"verified: {report.target} ({sum(c.status == PASS for c in report.checks)} checks passed)")
+        lines.append(f"  {c.status.upper():4} {c.check:<{width}}  {printable(c.message)}")
+    passed = f"{report.passed} checks passed"
+    if report.verdict == VERIFIED:
+        lines.append(f"verified against the release record {printable(report.record or '')}: {target} ({passed})")
+    elif report.verdict == CONSISTENT:
+        caveat = ("no release record was checked, so files rewritten together with their checksums and hashes "
+                  "would pass too")
+        if report.consistency_only:
+            lines.append(f"consistent: {target}: internal consistency only, as asked by --consistency-only "
+                         f"({passed}); {caveat}")
+        else:
+            lines.append(f"NOT verified: {target}: only internal consistency was checked ({passed}); {caveat}. "
+                         "Give --record FILE or --repo DIR to verify against the release record, or "
+                         "--consistency-only to accept a consistency check")
     elif not report.failures:
-        lines.append(f"not verified: {report.target}: nothing could be checked")
+        lines.append(f"not verified: {target}: nothing could be checked")
     else:
-        lines.append(f"NOT verified: {report.target}: {len(report.failures)} of {len(report.checks)} checks failed")
+        lines.append(f"NOT verified: {target}: {len(report.failures)} of {len(report.checks)} checks failed")
     return "\n".join(lines) + "\n"
 
 
 def verify(target: str | os.PathLike, record: str | os.PathLike | None = None, repo: str | os.PathLike | None = None,
-           archive: str | os.PathLike | None = None) -> VerifyReport:
+           archive: str | os.PathLike | None = None, consistency_only: bool = False) -> VerifyReport:
     """Verify target: a release folder (with SHA256SUMS), a release zip, another artifact, or a package folder.
 
     The record is --record when given, else releases/VERSION.json under repo, else one found in a folder above
-    target (dist/VERSION sits two levels below the repository). Raises UnreadableInput when target is missing.
+    target (dist/VERSION sits two levels below the repository). Raises UnreadableInput when target is missing
+    or is neither a folder nor a regular file (a FIFO would block).
     """
     target = Path(target)
     if not target.exists():
         raise UnreadableInput(f"{target}: no such file or directory")
+    if not target.is_dir() and not safeio.is_regular(target):
+        raise UnreadableInput(f"{target}: neither a folder nor a regular file (a FIFO or a device); refused", rule=None)
     if target.is_file() and target.name == SUMS_NAME:
         target = target.parent
-    report = VerifyReport(str(target))
+    report = VerifyReport(str(target), consistency_only=consistency_only)
     local: dict[str, Path] = {}  # artifacts present here, by name
     resources: dict[str, dict] = {}  # resource name -> {"bytes", "hash"} as found in the package
-    if target.is_dir() and (target / SUMS_NAME).is_file():
-        local = {p.name: p for p in sorted(target.iterdir()) if p.is_file() and p.name != SUMS_NAME}
+    if target.is_dir() and os.path.lexists(target / SUMS_NAME):
+        for path in sorted(target.iterdir()):
+            if not path.is_dir() and not safeio.is_regular(path):
+                report.add("sha256sums", FAIL, f"{path.name} is not a regular file (a FIFO, device or broken "
+                           "link); a release folder holds only files", path.name)
+        local = {p.name: p for p in sorted(target.iterdir()) if safeio.is_regular(p) and p.name != SUMS_NAME}
         local[SUMS_NAME] = target / SUMS_NAME
         _check_sums(report, target, [n for n in local if n != SUMS_NAME])
         for path in sorted(target.glob("op-impact-*.zip")):
@@ -102,7 +152,7 @@ def verify(target: str | os.PathLike, record: str | os.PathLike | None = None, r
             repo = target
     else:
         local = {target.name: target}
-        if (target.parent / SUMS_NAME).is_file():
+        if os.path.lexists(target.parent / SUMS_NAME):
             _check_sums(report, target.parent, [target.name])
         if target.suffix.lower() == ".zip":  # a workbook is a zip too, but not a package
             resources = _check_zip(report, target, archive)
@@ -115,9 +165,10 @@ def verify(target: str | os.PathLike, record: str | os.PathLike | None = None, r
 def _check_sums(report: VerifyReport, folder: Path, names: list[str]) -> None:
     """Each named file against SHA256SUMS in folder; a file the sums do not list fails, an absent one is skipped."""
     try:
-        sums = parse_sums((folder / SUMS_NAME).read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        report.add("sha256sums", FAIL, f"{SUMS_NAME} cannot be read: {exc}", SUMS_NAME)
+        sums = parse_sums(safeio.read_text(folder / SUMS_NAME, SUMS_NAME))
+    except (OSError, ValueError) as exc:  # not a regular file, too large, not UTF-8, a malformed line
+        report.add("sha256sums", FAIL, f"{SUMS_NAME} cannot be read: {getattr(exc, 'strerror', None) or exc}",
+                   SUMS_NAME)
         return
     for name in names:
         if name not in sums:
@@ -191,11 +242,11 @@ def _describe(finding) -> str:
 def _check_resource(report: VerifyReport, label: str, resource) -> dict:
     where = f"{label}: {resource.rel_path}"
     expected_hash, expected_bytes = resource.descriptor.get("hash"), resource.descriptor.get("bytes")
-    if resource.path is None or not resource.path.is_file():
-        report.add("resource", FAIL, f"{where}: data file missing", resource.rel_path)
+    if resource.path is None or not safeio.is_regular(resource.path):
+        report.add("resource", FAIL, f"{where}: data file missing or not a regular file", resource.rel_path)
         return {}
-    data = resource.path.read_bytes()
-    actual = {"bytes": len(data), "hash": resource_hash(data)}
+    size, digest = resource_hash_file(resource.path)
+    actual = {"bytes": size, "hash": digest}
     if expected_hash is None or expected_bytes is None:
         report.add("resource", FAIL, f"{where}: the descriptor records no hash/bytes (not a released package)",
                    resource.rel_path)
@@ -257,12 +308,17 @@ def _check_against_record(report: VerifyReport, target: Path, local: dict[str, P
                        f"{item['bytes']} bytes, {item['sha256']}", name)
     for name in sorted(set(local) - {item["name"] for item in data["artifacts"]}):
         report.add("record", FAIL, f"{name} is not an artifact of release {data['version']} (not in the record)", name)
-    for entry in data.get("resources") or []:
-        actual = resources.get(entry.get("name"))
+    entries = {entry["name"]: entry for entry in data.get("resources") or []}
+    for name, actual in resources.items():
+        entry = entries.get(name)
         if not actual:
             continue
-        if actual == {"bytes": entry.get("bytes"), "hash": entry.get("hash")}:
-            report.add("record", PASS, f"{entry.get('path')} matches the record", entry.get("path"))
+        if entry is None:
+            if entries:
+                report.add("record", FAIL, f"resource {name} is not in the record of release {data['version']}")
+            continue
+        if actual == {"bytes": entry["bytes"], "hash": entry["hash"]}:
+            report.add("record", PASS, f"{entry['path']} matches the record", entry["path"])
         else:
-            report.add("record", FAIL, f"{entry.get('path')}: {actual['bytes']} bytes, {actual['hash']}; the record "
-                       f"says {entry.get('bytes')} bytes, {entry.get('hash')}", entry.get("path"))
+            report.add("record", FAIL, f"{entry['path']}: {actual['bytes']} bytes, {actual['hash']}; the record "
+                       f"says {entry['bytes']} bytes, {entry['hash']}", entry["path"])
