@@ -56,20 +56,24 @@ def tree_state(root: Path) -> dict[str, object]:
 
 @contextlib.contextmanager
 def no_network() -> Iterator[list]:
-    """Any attempt to open a socket or resolve a name is recorded and fails."""
+    """Any attempt to resolve a name, connect or send is recorded and fails.
+
+    Making a socket is allowed: urllib3 (imported with frictionless) binds one to ::1 to learn whether IPv6
+    works, which sends nothing.
+    """
     attempts: list = []
-    saved = {name: getattr(socket, name) for name in ("socket", "create_connection", "getaddrinfo", "gethostbyname")}
+    names = ("socket", "create_connection", "getaddrinfo", "gethostbyname", "gethostbyname_ex", "socketpair")
+    saved = {name: getattr(socket, name) for name in names}
 
     def refuse(*args, **kwargs):
-        attempts.append(args)
+        attempts.append(args[1:] if args and isinstance(args[0], socket.socket) else args)
         raise OSError("the network is off in this test")
 
-    class NoSocket(socket.socket):
-        def __init__(self, *args, **kwargs):
-            refuse(*args)
+    class NoTraffic(socket.socket):
+        connect = connect_ex = sendto = sendmsg = refuse
 
-    socket.socket = NoSocket
-    for name in ("create_connection", "getaddrinfo", "gethostbyname"):
+    socket.socket = NoTraffic
+    for name in names[1:]:
         setattr(socket, name, refuse)
     try:
         yield attempts
