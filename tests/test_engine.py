@@ -338,3 +338,22 @@ def test_a_checksum_mismatch_shows_the_actual_checksum(package_copy, archive):
     assert code == 1
     found = next(e for e in report["errors"] if e["rule"] == "P02")
     assert found["row"] == line and actual in found["message"]
+
+
+# --- D06: the standard's profiles, by frictionless ------------------------------------------------------
+
+def test_standard_profiles_are_checked_when_asked(package_copy):
+    path = package_copy / "datapackage.json"
+    descriptor = json.loads(path.read_text(encoding="utf-8"))
+    code, report = report_of(package_copy, "--standard")
+    assert code == 0 and report["standard_checked"] is True
+    descriptor["name"] = "Not A Valid Name!"  # the profile's name pattern; op-impact's own rules do not look
+    path.write_text(json.dumps(descriptor), encoding="utf-8")
+    code, report = report_of(package_copy)
+    assert code == 0 and report["standard_checked"] is False
+    text = CliRunner().invoke(cli, ["validate", str(package_copy)]).output
+    assert "not checked: archive (--archive), standard (--standard)" in text
+    code, report = report_of(package_copy, "--standard")
+    assert code == 1
+    assert [(e["rule"], e["resource"], e["file"]) for e in report["errors"]] == [("D06", None, "datapackage.json")]
+    assert "name" in report["errors"][0]["message"]

@@ -196,9 +196,12 @@ def cli() -> None:
 @package_argument
 @archive_option("Directory of archived source texts: also check checksums and that quotes and evidence are verbatim.")
 @format_option(help_text="Report format: text for people, json for machines.")
+@click.option("--standard", is_flag=True,
+              help="Also check the descriptor and Table Schemas against the Data Package standard's profiles "
+                   "(rule D06, by frictionless; adds about half a second).")
 @click.option("--max-errors", type=click.IntRange(min=1), default=100, show_default=True,
               help="List at most this many errors per rule and resource (counts stay exact).")
-def validate(package: str, archive: str | None, output_format: str, max_errors: int) -> None:
+def validate(package: str, archive: str | None, standard: bool, output_format: str, max_errors: int) -> None:
     """Check a package: descriptor, table structure, Table Schema rules, extra rules and provenance.
 
     PACKAGE is a directory holding datapackage.json, the descriptor itself, or a release zip
@@ -208,7 +211,7 @@ def validate(package: str, archive: str | None, output_format: str, max_errors: 
     from .validate import validate_package
 
     with reported(output_format):
-        report = validate_package(package, archive=archive, max_per_rule=max_errors)
+        report = validate_package(package, archive=archive, max_per_rule=max_errors, standard=standard)
     echo_rendered(render_json(report) if output_format == "json" else render_text(report), output_format)
     sys.exit(0 if report.valid else 1)
 

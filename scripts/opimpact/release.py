@@ -319,7 +319,7 @@ def _validate(root: Path, archive: Path | None, progress: Progress) -> None:
     from .validate import validate_package
 
     progress("validating")
-    report = validate_package(root, archive=archive)
+    report = validate_package(root, archive=archive, standard=True)
     if not report.valid:
         raise ReleaseRefused(f"the package does not validate ({report.error_count} errors); fix them first",
                              report=report)

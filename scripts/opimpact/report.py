@@ -116,6 +116,7 @@ class Report:
     counts: Counter = field(default_factory=Counter)
     archive: str | None = None
     max_per_rule: int = 100
+    standard: bool = False  # whether D06 ran: the descriptor and schemas checked against the standard's profiles
 
     def add(self, finding: Finding) -> None:
         key = (finding.resource or "", finding.rule)
@@ -154,6 +155,7 @@ class Report:
             "report_version": REPORT_SCHEMA_VERSION,
             "package": self.package,
             "archive": self.archive,
+            "standard_checked": self.standard,
             "valid": self.valid,
             "error_count": self.error_count,
             "listed_count": len(self.findings),
@@ -195,6 +197,12 @@ def render_text(report: Report) -> str:
     checked = f"{len(report.resources)} resources, {total_rows} rows"
     if report.archive:
         checked += ", archive checked"
+    if report.standard:
+        checked += ", Data Package standard checked"
+    unchecked = [what for what, done in (("archive (--archive)", report.archive), ("standard (--standard)",
+                                                                                    report.standard)) if not done]
+    if unchecked:
+        checked += "; not checked: " + ", ".join(unchecked)
     if report.valid:
         lines.append(f"valid: {report.package} ({checked})")
     else:

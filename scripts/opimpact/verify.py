@@ -216,12 +216,12 @@ def _check_package(report: VerifyReport, root: Path, label: str, archive) -> dic
                 report.version = version
             for name, resource in package.resources.items():
                 found[name] = _check_resource(report, label, resource)
-            validation = validate_loaded(package, archive=archive)
+            validation = validate_loaded(package, archive=archive, standard=True)
     except UnreadableInput as exc:
         report.add("package", FAIL, str(exc), label)
         return found
     if validation.valid:
-        checked = ", archive checked" if archive else ""
+        checked = ", Data Package standard checked" + (", archive checked" if archive else "")
         report.add("validation", PASS, f"{label}: valid ({sum(validation.rows.values())} rows{checked})", label)
     else:
         listed = "; ".join(_describe(f) for f in validation.sorted_findings()[:MAX_LISTED_FINDINGS])
