@@ -32,6 +32,7 @@ BATCH_BYTES = 64 << 20  # CSV bytes read and checked at a time: memory follows t
 # Checked in one piece: the other tables' context comes from sources, and X03 compares each personnel count
 # with every ceiling of its table.
 WHOLE_TABLES = ("sources", "personnel_levels")
+SMALL_KEY_SET = 50_000  # up to this many referenced keys, a set lookup is quicker than a join
 
 
 def validate_package(target: str | os.PathLike, archive: str | os.PathLike | None = None,
@@ -391,7 +392,10 @@ def _found(frame: pl.DataFrame, fk, keys: pl.DataFrame | None) -> pl.Series:
     if mismatched:  # keys of different types are compared as text
         values = values.with_columns(pl.col(mismatched).cast(pl.String))
         target = target.with_columns(pl.col(mismatched).cast(pl.String))
-    # a semi-join finds the rows whose values exist: a hash join, with no set built per batch
+    if len(fk.fields) == 1 and target.height <= SMALL_KEY_SET:
+        column = values.to_series()
+        return column.is_in(target.to_series().implode()) | column.is_null()
+    # a semi-join finds the rows whose values exist: a hash join, with no set of a million keys built per batch
     hits = values.with_row_index("__position").join(target, on=fk.fields, how="semi")["__position"]
     found = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).scatter(hits, True)
     return found | values.select(empty).to_series()
