@@ -30,7 +30,7 @@ from .checksums import SUMS_NAME, render_sums, resource_hash, sha256_bytes
 from .cite import CITATION_NAME, with_release
 from .diff import changelog_entry, diff_packages, first_release_entry
 from .gitutil import GitError, commit_adding, repo_prefix, repo_root, show_file, worktree
-from .package import DESCRIPTOR_NAME, UnreadableInput, open_package, resolve_inside
+from .package import DESCRIPTOR_NAME, LinkLoop, UnreadableInput, open_package, resolve_inside, resolve_path
 from .records import (
     DIST_DIR,
     RECORD_VERSION,
@@ -324,6 +324,13 @@ def release_lock(root: Path) -> Iterator[None]:
         os.close(handle)
 
 
+def _package_root(root: str | os.PathLike) -> Path:
+    try:
+        return resolve_path(Path(root))
+    except LinkLoop:
+        raise ReleaseUsageError(f"{root}: the path is a symbolic link loop") from None
+
+
 def release(root: str | os.PathLike, version: str, archive: str | os.PathLike | None = None, dry_run: bool = False,
             progress: Progress = _quiet) -> ReleasePlan:
     """Check, build and record release version of the package at root; with dry_run, change nothing.
@@ -331,7 +338,7 @@ def release(root: str | os.PathLike, version: str, archive: str | os.PathLike | 
     Raises ReleaseRefused (exit 1) or ReleaseUsageError / UnreadableInput (exit 2); on any failure the repo
     (dist/, datapackage.json, CITATION.cff, CHANGELOG.md, .zenodo.json, releases/) is left as it was.
     """
-    root = Path(root).resolve()
+    root = _package_root(root)
     parsed = _parse_version(version)
     version = str(parsed)
     if not (root / DESCRIPTOR_NAME).is_file():
@@ -464,7 +471,7 @@ def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet
     The build runs in a temporary git worktree of that commit, with that commit's own opimpact code when the
     commit holds it (scripts/opimpact), so later code changes cannot break old releases. The checkout is untouched.
     """
-    root = Path(root).resolve()
+    root = _package_root(root)
     version = str(_parse_version(version))
     top = repo_root(root)
     if top is None:
