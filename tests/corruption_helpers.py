@@ -5,7 +5,6 @@ Shared by test_corruption.py and test_corruption_properties.py. Import as `from 
 
 from __future__ import annotations
 
-import csv
 import json
 import zipfile
 from pathlib import Path
@@ -14,7 +13,7 @@ from click.testing import CliRunner, Result
 
 from opimpact.cli import cli
 
-from helpers import snapshot
+from helpers import CsvReader, snapshot
 
 RESOURCES = ("events", "assets", "personnel_levels", "sources", "quotes")
 ANY = object()  # matches any row or field
@@ -31,7 +30,7 @@ def schema_of(package: Path, resource: str) -> dict:
 def record_lines(path: Path) -> list[int]:
     """The CSV line on which each data record starts (the header is line 1), read with the csv module."""
     with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
+        reader = CsvReader(handle)
         next(reader)
         starts, start = [], reader.line_num + 1
         for _ in reader:

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from corruption_helpers import RESOURCES, csv_path, schema_of, validate_json
-from helpers import read_csv, snapshot
+from helpers import csv_text, read_csv, snapshot
 
 frictionless = pytest.importorskip("frictionless")
 
@@ -68,12 +68,6 @@ def cross_fields(schemas: dict[str, dict]) -> set[tuple[str, str]]:
             if name.endswith("_precision") and f"{stem}_start" in names:
                 cross |= {(resource, f"{stem}_start"), (resource, f"{stem}_end"), (resource, name)}
     return cross
-
-
-def csv_text(rows: list[list[str]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -98,16 +99,47 @@ def resolve_inside(root: Path, rel: str) -> tuple[Path | None, str | None]:
     reason = unsafe_path_reason(rel)
     if reason:
         return None, reason
-    candidate = root / rel
     try:
-        resolved = candidate.resolve()
-    except RuntimeError:  # Python 3.11 reports a link loop this way
+        resolved = resolve_path(root / rel)
+    except LinkLoop:
         return None, "the path is a symbolic link loop"
     except OSError as exc:
         return None, f"the path cannot be resolved: {exc.strerror or exc}"
     if not resolved.is_relative_to(root.resolve()):
         return None, "the path is a link that leaves the package; refused"
     return resolved, None
+
+
+class LinkLoop(OSError):
+    """A path runs into a loop of symbolic links."""
+
+
+def resolve_path(path: Path) -> Path:
+    """path.resolve(), raising LinkLoop for a symbolic link loop on every Python version.
+
+    Python 3.10 to 3.12 raise RuntimeError for a loop; 3.13 returns the path with the loop left unresolved,
+    so a loop is also recognised by stat() failing with ELOOP (as 3.12's resolve() itself did).
+    """
+    try:
+        resolved = path.resolve()
+    except RuntimeError:
+        raise LinkLoop(errno.ELOOP, "a symbolic link loop", os.fspath(path)) from None
+    try:
+        resolved.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise LinkLoop(errno.ELOOP, "a symbolic link loop", os.fspath(path)) from None
+    return resolved
+
+
+def _is_link_loop(path: Path) -> bool:
+    try:
+        resolve_path(path)
+    except LinkLoop:
+        return True
+    except OSError:  # some other reason the path leads nowhere
+        pass
+    return False
 
 
 def read_json_file(path: Path, what: str) -> object:
@@ -137,6 +169,8 @@ def open_package(target: str | os.PathLike) -> Iterator[Package]:
         raise UnreadableInput(f"{shorten(os.fspath(target), 200)}: cannot be opened "
                               f"({getattr(exc, 'strerror', None) or exc})") from None
     if not found:
+        if _is_link_loop(target):
+            raise UnreadableInput(f"{target}: the path is a symbolic link loop")
         raise UnreadableInput(f"{target}: no such file or directory")
     if is_file and _looks_like_zip(target):
         with tempfile.TemporaryDirectory(prefix="opimpact-") as tmp:

@@ -125,4 +125,5 @@ def schema_problems(schema: dict) -> list[str]:
 
 def _header(head: bytes) -> list[str]:
     text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    return next(csv.reader(io.StringIO(text)), [])
+    # The csv module refuses NUL before Python 3.11; a header holding one matches no schema anyway.
+    return next(csv.reader(io.StringIO(text.replace("\x00", "\ufffd"))), [])

@@ -34,7 +34,15 @@ from .diff import changelog_entry, diff_packages, first_release_entry
 from .errors import OpimpactError
 from .gitutil import GitError, GitMissing, commit_adding, repo_prefix, repo_root, show_file, worktree
 from .newlines import line_ending, with_line_ending
-from .package import DESCRIPTOR_NAME, UnreadableInput, open_package, read_json_file, resolve_inside
+from .package import (
+    DESCRIPTOR_NAME,
+    LinkLoop,
+    UnreadableInput,
+    open_package,
+    read_json_file,
+    resolve_inside,
+    resolve_path,
+)
 from .records import (
     DIST_DIR,
     RECORD_VERSION,
@@ -343,6 +351,13 @@ def release_lock(root: Path) -> Iterator[None]:
         os.close(handle)
 
 
+def _package_root(root: str | os.PathLike) -> Path:
+    try:
+        return resolve_path(Path(root))
+    except LinkLoop:
+        raise ReleaseUsageError(f"{root}: the path is a symbolic link loop") from None
+
+
 def release(root: str | os.PathLike, version: str, archive: str | os.PathLike | None = None, dry_run: bool = False,
             progress: Progress = _quiet) -> ReleasePlan:
     """Check, build and record release version of the package at root; with dry_run, change nothing.
@@ -350,7 +365,7 @@ def release(root: str | os.PathLike, version: str, archive: str | os.PathLike | 
     Raises ReleaseRefused (exit 1) or ReleaseUsageError / UnreadableInput (exit 2); on any failure the repo
     (dist/, datapackage.json, CITATION.cff, CHANGELOG.md, .zenodo.json, releases/) is left as it was.
     """
-    root = Path(root).resolve()
+    root = _package_root(root)
     parsed = _parse_version(version)
     version = str(parsed)
     if not (root / DESCRIPTOR_NAME).is_file():
@@ -454,7 +469,7 @@ def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet
     The build runs in a temporary git worktree of that commit, with that commit's own opimpact code when the
     commit holds it (scripts/opimpact), so later code changes cannot break old releases. The checkout is untouched.
     """
-    root = Path(root).resolve()
+    root = _package_root(root)
     version = str(_parse_version(version))
     try:
         top = repo_root(root)
