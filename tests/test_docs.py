@@ -40,18 +40,28 @@ def test_every_command_has_help(command):
     assert leaf.help and len(leaf.help.strip()) > 20, "commands need a real description"
 
 
+def setup_commands() -> list[str]:
+    setup = README.split("## Set up", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^python3 -m venv .*$", setup, flags=re.MULTILINE)
+
+
 def test_readme_test_command_is_what_ci_runs():
     ci_line = next(line for line in (REPO / ".ci" / "run").read_text().splitlines()
-                   if line.startswith("pip install"))
-    assert ci_line in README
+                   if line.startswith("python3 -m venv"))
+    assert ci_line in setup_commands()
 
 
-def test_readme_names_two_setup_commands():
-    setup = README.split("## Set up", 1)[1].split("\n## ", 1)[0]
-    commands = re.findall(r"^pip install .*$", setup, flags=re.MULTILINE)
+def test_readme_names_two_setup_commands_each_in_its_own_virtual_environment():
+    commands = setup_commands()
     assert len(commands) == 2
-    assert any("opimpact validate" in c for c in commands)
-    assert any("pytest" in c for c in commands)
+    assert [("opimpact validate" in c, "pytest" in c) for c in commands] == [(True, False), (False, True)]
+    assert all(c.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install") for c in commands)
+    assert "--archive" not in commands[0], "the main command must work without the (unpublished) archive"
+
+
+def test_ci_runs_the_readme_main_command_without_the_archive():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert 'bash -c "$main_command"' in ci and "without the sources archive" in ci
 
 
 def test_unknown_command_is_a_usage_error():
