@@ -21,12 +21,12 @@ from .atomic import atomic_path, transaction, write_text_atomic
 from .export_common import (
     ExportError,
     LoadedPackage,
+    as_text,
     dependency_order,
     export_source,
     licence_text,
     loaded_package,
     objects,
-    text,
 )
 from .package import Package
 
@@ -196,7 +196,7 @@ def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, dat
                 meta["license_url"] = licences[0]["path"]
             if len(licences) > 1:
                 meta["license"] = licence_text(d)
-        sources = [text(s["title"]) for s in objects(d, "sources") if s.get("title")]
+        sources = [as_text(s["title"]) for s in objects(d, "sources") if s.get("title")]
         if sources:
             meta["source"] = "; ".join(sources)
         if d.get("homepage"):
