@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from .atomic import atomic_path, transaction, write_text_atomic
+from .atomic import atomic_path, transaction
 from .export_common import (
     ExportError,
     LoadedPackage,
@@ -30,7 +30,7 @@ from .export_common import (
 )
 from .package import Package
 
-__all__ = ["export", "write_database", "write_datasette_metadata", "datasette_metadata", "create_statements"]
+__all__ = ["export", "write_database", "datasette_metadata", "create_statements"]
 
 SQL_TYPES = {"string": "TEXT", "any": "TEXT", "date": "TEXT", "datetime": "TEXT", "integer": "INTEGER",
              "year": "INTEGER", "number": "REAL", "boolean": "INTEGER"}
@@ -219,11 +219,3 @@ def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, dat
             tables[name] = entry
         meta["databases"] = {database: {"title": meta["title"], "tables": tables}}
         return meta
-
-
-def write_datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, out_path: str | os.PathLike,
-                             database: str, check: bool = True) -> None:
-    """Write Datasette's metadata.json for the database named database, atomically and deterministically."""
-    with export_source(package, [out_path], check=check) as loaded:
-        meta = datasette_metadata(loaded, database)
-        write_text_atomic(out_path, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
