@@ -8,16 +8,24 @@ import stat
 import subprocess
 import sys
 import textwrap
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from opimpact.atomic import atomic_directory, atomic_path, write_bytes_atomic, write_text_atomic
+from opimpact.atomic import atomic_path, transaction, write_bytes_atomic, write_text_atomic
 from opimpact.cli import cli
 from opimpact.release import release
 
 from release_helpers import make_release_fixture
+
+
+@contextmanager
+def atomic_directory(target: Path):
+    """A new folder that appears whole or not at all: a transaction of one folder."""
+    with transaction() as tx:
+        yield tx.folder(target)
 
 
 def listing(folder: Path) -> list[str]:
@@ -115,9 +123,34 @@ def test_atomic_directory_never_replaces_an_existing_one(tmp_path):
     assert (target / "released.zip").read_bytes() == b"old"
 
 
+@pytest.mark.parametrize("fail_at", [1, 2, 3])
+def test_a_transaction_of_several_files_is_all_or_nothing(tmp_path, monkeypatch, fail_at):
+    """A failure while moving the parts into place puts back what was already moved; the folders made for new
+    outputs are removed."""
+    old = tmp_path / "old.sqlite"
+    old.write_bytes(b"previous database")
+    new = tmp_path / "new" / "deeper" / "old.metadata.json"
+    real, calls = os.replace, []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == fail_at:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OSError), transaction() as tx:
+        tx.file(old).write_bytes(b"new database")
+        tx.file(new).write_bytes(b"{}")
+        tx.folder(tmp_path / "dist").joinpath("a.zip").write_bytes(b"zip")
+    monkeypatch.setattr(os, "replace", real)
+    assert listing(tmp_path) == ["old.sqlite"]
+    assert old.read_bytes() == b"previous database"
+
+
 CHILD = textwrap.dedent("""
     import sys
-    from opimpact.atomic import atomic_path, atomic_directory
+    from opimpact.atomic import atomic_path, transaction
 
     target, kind = sys.argv[1], sys.argv[2]
     if kind == "file":
@@ -127,8 +160,8 @@ CHILD = textwrap.dedent("""
             print("writing", flush=True)
             sys.stdin.read()  # wait, mid-write, for the signal
     else:
-        with atomic_directory(target) as folder:
-            (folder / "part.csv").write_bytes(b"half")
+        with transaction() as tx:
+            (tx.folder(target) / "part.csv").write_bytes(b"half")
             print("writing", flush=True)
             sys.stdin.read()
 """)

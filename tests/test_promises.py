@@ -491,6 +491,15 @@ def test_verify_against_the_record_says_so(repo: Path) -> None:
     assert "releases/1.0.0.json" in out
 
 
+@pytest.mark.parametrize("ending", [b"\r\n", b"\r"], ids=["crlf", "cr"])
+def test_verify_reads_sha256sums_with_any_line_ending(tmp_path: Path, repo: Path, ending: bytes) -> None:
+    download = shutil.copytree(repo / "dist" / "1.0.0", tmp_path / "download")
+    sums = download / "SHA256SUMS"
+    sums.write_bytes(sums.read_bytes().replace(b"\n", ending))
+    out = attempt(tmp_path, ["verify", "download", "--consistency-only"], 0, "consistent").output
+    assert out.count("matches SHA256SUMS") == 3  # (the record would fail it: SHA256SUMS is an artifact too)
+
+
 # ================================================================ release: the previous release, git, line endings
 
 def test_release_refuses_a_shallow_clone(released_base: Path, tmp_path: Path) -> None:

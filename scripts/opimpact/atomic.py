@@ -14,6 +14,7 @@ import shutil
 import signal
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -78,7 +79,7 @@ class Transaction:
         Ctrl-C, which is held back until the moves are done or undone, so it always finds the previous state."""
         for move in self._moves:
             _settle(move.temp, move.mode, move.is_folder)
-        with deferred_interrupts():
+        with deferred_interrupts() as interrupted:
             try:
                 for move in sorted(self._moves, key=lambda m: not m.is_folder):  # new folders replace nothing
                     if move.is_folder and move.target.exists():
@@ -87,7 +88,7 @@ class Transaction:
                         move.backup = _keep_original(move.target)
                     move.moved = True
                     os.replace(move.temp, move.target)
-                if _interrupt_pending():  # Ctrl-C while moving: go back to the previous state, then let it through
+                if interrupted:  # Ctrl-C while moving: go back to the previous state, then let it through
                     self._undo()
                 else:
                     self._committed = True
@@ -147,21 +148,25 @@ def transaction() -> Iterator[Transaction]:
 
 
 @contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """Hold back Ctrl-C (SIGINT) while putting things back, so a second Ctrl-C cannot leave a half-undone state;
-    it is delivered right after."""
-    blockable = hasattr(signal, "pthread_sigmask")
-    if blockable:
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+def deferred_interrupts() -> Iterator[list[int]]:
+    """Hold back Ctrl-C (SIGINT) for the block: it is recorded in the yielded list and delivered right after, so it
+    cannot stop a series of renames or their undoing half-way.
+
+    A Python-level handler is swapped in (masking the signal would not do: the kernel hands it to any thread that
+    does not mask it, such as polars' workers). Only the main thread can do this; elsewhere nothing is deferred."""
+    if threading.current_thread() is not threading.main_thread():
+        yield []
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
-        yield
+        yield caught
     finally:
-        if blockable:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _interrupt_pending() -> bool:
-    return hasattr(signal, "sigpending") and signal.SIGINT in signal.sigpending()
+        signal.signal(signal.SIGINT, previous)
+        if caught and callable(previous):
+            previous(signal.SIGINT, None)  # the default handler raises KeyboardInterrupt
+        elif caught and previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 def _keep_original(target: Path) -> Path:
@@ -221,13 +226,6 @@ def atomic_path(target: str | os.PathLike, mode: int | None = None) -> Iterator[
     """Yield a temporary path beside target; move it into place only if the block succeeds."""
     with transaction() as tx:
         yield tx.file(target, mode)
-
-
-@contextmanager
-def atomic_directory(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary directory beside target; rename it to target only if the block succeeds."""
-    with transaction() as tx:
-        yield tx.folder(target)
 
 
 def write_bytes_atomic(target: str | os.PathLike, data: bytes) -> None:

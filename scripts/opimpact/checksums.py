@@ -41,10 +41,10 @@ def render_sums(sums: dict[str, str]) -> str:
 
 
 def parse_sums(text: str) -> dict[str, str]:
-    """Parse SHA256SUMS text into {name: lowercase hex}; raise ValueError naming the bad line."""
+    """Parse SHA256SUMS text (lines ending in LF, CRLF or CR) into {name: lowercase hex}; raise ValueError naming
+    the bad line."""
     sums: dict[str, str] = {}
-    for number, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
+    for number, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):
         if not line.strip():
             continue
         match = _LINE.match(line)

@@ -106,7 +106,7 @@ def objects(descriptor: dict, key: str) -> list[dict]:
     return [item for item in listed(descriptor, key) if isinstance(item, dict)]
 
 
-def text(value: object) -> str:
+def as_text(value: object) -> str:
     """A descriptor value as text ('' for a missing one)."""
     return "" if value is None else str(value)
 
@@ -136,7 +136,7 @@ def citation_text(package: Package, version: str | None = None) -> str:
         return render_text(parse_citation(cff)).strip()
     except CitationError:
         pass
-    authors = "; ".join(text(c["title"]) for c in objects(descriptor, "contributors")
+    authors = "; ".join(as_text(c["title"]) for c in objects(descriptor, "contributors")
                         if c.get("role", "author") == "author" and c.get("title"))
     title = descriptor.get("title", descriptor.get("name", "op-impact"))
     edition = f" (Version {version})" if version else ""
@@ -148,7 +148,7 @@ def licence_text(descriptor: dict) -> str:
     """The licences as 'Title (name), path', one after another."""
     out = []
     for lic in objects(descriptor, "licenses"):
-        label = text(lic.get("title") or lic.get("name") or "")
+        label = as_text(lic.get("title") or lic.get("name") or "")
         if lic.get("name") and lic.get("title"):
             label = f"{lic['title']} ({lic['name']})"
         out.append(f"{label}, {lic['path']}" if lic.get("path") else label)

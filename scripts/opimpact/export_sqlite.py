@@ -17,20 +17,20 @@ from pathlib import Path
 
 import polars as pl
 
-from .atomic import atomic_path, transaction, write_text_atomic
+from .atomic import atomic_path, transaction
 from .export_common import (
     ExportError,
     LoadedPackage,
+    as_text,
     dependency_order,
     export_source,
     licence_text,
     loaded_package,
     objects,
-    text,
 )
 from .package import Package
 
-__all__ = ["export", "write_database", "write_datasette_metadata", "datasette_metadata", "create_statements"]
+__all__ = ["export", "write_database", "datasette_metadata", "create_statements"]
 
 SQL_TYPES = {"string": "TEXT", "any": "TEXT", "date": "TEXT", "datetime": "TEXT", "integer": "INTEGER",
              "year": "INTEGER", "number": "REAL", "boolean": "INTEGER"}
@@ -196,7 +196,7 @@ def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, dat
                 meta["license_url"] = licences[0]["path"]
             if len(licences) > 1:
                 meta["license"] = licence_text(d)
-        sources = [text(s["title"]) for s in objects(d, "sources") if s.get("title")]
+        sources = [as_text(s["title"]) for s in objects(d, "sources") if s.get("title")]
         if sources:
             meta["source"] = "; ".join(sources)
         if d.get("homepage"):
@@ -219,11 +219,3 @@ def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, dat
             tables[name] = entry
         meta["databases"] = {database: {"title": meta["title"], "tables": tables}}
         return meta
-
-
-def write_datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, out_path: str | os.PathLike,
-                             database: str, check: bool = True) -> None:
-    """Write Datasette's metadata.json for the database named database, atomically and deterministically."""
-    with export_source(package, [out_path], check=check) as loaded:
-        meta = datasette_metadata(loaded, database)
-        write_text_atomic(out_path, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")

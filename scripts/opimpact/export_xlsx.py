@@ -23,13 +23,13 @@ from .codebook import codebook_tables
 from .export_common import (
     ExportError,
     LoadedPackage,
+    as_text,
     citation_text,
     export_source,
     licence_text,
     listed,
     objects,
     package_created,
-    text,
 )
 from .package import Package
 
@@ -94,8 +94,8 @@ def _set_properties(workbook, loaded: LoadedPackage, version: str) -> None:
     workbook.set_properties({
         "title": str(d.get("title", "")),
         "subject": str(d.get("description", ""))[:255],
-        "author": "; ".join(text(c.get("title")) for c in objects(d, "contributors")),
-        "keywords": ", ".join(text(k) for k in listed(d, "keywords")),
+        "author": "; ".join(as_text(c.get("title")) for c in objects(d, "contributors")),
+        "keywords": ", ".join(as_text(k) for k in listed(d, "keywords")),
         "comments": f"{d.get('name', '')} version {version}".strip(),
         "created": created,
     })
@@ -113,7 +113,7 @@ def _readme_sheet(workbook, fmt: _Formats, loaded: LoadedPackage, version: str) 
         ("Licence", licence_text(d)),
         ("How to cite", citation_text(loaded.package, version)),
         ("Description", str(d.get("description", ""))),
-        ("Sources", "; ".join(text(s.get("title")) for s in objects(d, "sources"))),
+        ("Sources", "; ".join(as_text(s.get("title")) for s in objects(d, "sources"))),
         ("Sheets", "One sheet per table, in this order: " + ", ".join(loaded.tables)
          + ". The codebook sheet describes every field. Empty cells are missing values."),
     ]

@@ -108,11 +108,6 @@ def _check_json_value(value: object, what: str) -> None:
                 raise ValueError(f"{what} holds a \\u escape that is not Unicode text (a lone surrogate)") from None
 
 
-def read_json(path: str | os.PathLike, what: str, limit: int | None = None) -> object:
-    """A small JSON file (descriptor, schema, release record), bounded by limits.MAX_DESCRIPTOR_BYTES."""
-    return load_json(read_regular(path, limits.MAX_DESCRIPTOR_BYTES if limit is None else limit, what), what)
-
-
 # ---------------------------------------------------------------- YAML
 
 def load_yaml(text: str, what: str) -> object:
