@@ -357,3 +357,11 @@ def test_standard_profiles_are_checked_when_asked(package_copy):
     assert code == 1
     assert [(e["rule"], e["resource"], e["file"]) for e in report["errors"]] == [("D06", None, "datapackage.json")]
     assert "name" in report["errors"][0]["message"]
+
+
+def test_a_number_too_large_for_a_double_fails_its_type():
+    schema = {"fields": [{"name": "x", "type": "number"}]}
+    frame = pl.DataFrame({"x": ["1e400", "-1e400", "INF", "NaN", "3.5"], ROW: [2, 3, 4, 5, 6]})
+    typed, findings = cast_frame(frame, schema, "t", "t.csv")
+    assert [(f.rule, f.row, f.value) for f in findings] == [("F01", 2, "1e400"), ("F01", 3, "-1e400")]
+    assert typed["x"].to_list()[2:4] == [float("inf"), typed["x"][3]] and typed["x"][4] == 3.5

@@ -46,7 +46,10 @@ def parsed(field: dict) -> pl.Expr:
     if kind == "year":
         return pl.when(col.str.contains(r"^[0-9]{4}$")).then(col.cast(pl.Int64, strict=False))
     if kind == "number":  # the Table Schema lexical forms only: polars alone would also take "inf" and "nan"
-        return pl.when(col.str.contains(_NUMBER)).then(col.cast(pl.Float64, strict=False))
+        value = col.cast(pl.Float64, strict=False)
+        # a finite literal too large for a double (1e400) would become infinity: it fails its type instead
+        spelled_out = col.is_in(["NaN", "INF", "-INF"])
+        return pl.when(col.str.contains(_NUMBER) & (value.is_finite() | spelled_out)).then(value)
     if kind == "boolean":
         mapping = {v: True for v in field.get("trueValues", DEFAULT_TRUE)}
         mapping.update({v: False for v in field.get("falseValues", DEFAULT_FALSE)})
