@@ -149,7 +149,8 @@ def test_a_transaction_of_several_files_is_all_or_nothing(tmp_path, monkeypatch,
 
 
 CHILD = textwrap.dedent("""
-    import sys
+    import signal, sys
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when launched in the background
     from opimpact.atomic import atomic_path, transaction
 
     target, kind = sys.argv[1], sys.argv[2]
@@ -297,7 +298,8 @@ def test_a_second_release_is_refused_while_another_process_releases(release_fixt
 # package and the previous outputs must be left byte for byte, with no temporary file anywhere.
 
 PAUSER = textwrap.dedent("""
-    import importlib, sys
+    import importlib, signal, sys
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even when launched in the background
 
     module, name, nth = sys.argv[1], sys.argv[2], int(sys.argv[3])
     target = importlib.import_module(module)
