@@ -35,7 +35,7 @@ import numpy as np
 import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
-GENERATOR_VERSION = 6  # bump when the output changes, so cached packages are rebuilt
+GENERATOR_VERSION = 7  # bump when the output changes, so cached packages are rebuilt
 CHUNK_ROWS = 500_000
 ID_PREFIXES = {"events": "ev", "quotes": "qu", "assets": "as", "personnel_levels": "pl", "sources": "src"}
 ID_FIELDS = {"events": "event_id", "quotes": "quote_id", "assets": "asset_id", "personnel_levels": "personnel_id",
@@ -134,6 +134,8 @@ PUBLISHERS = ["Grasswire", "CBC News", "Radio-Canada", None, None]
 CATEGORIES = ["mandate", "deployment", "withdrawal", "training", "advise_assist", "combat", "suspension",
               "medical_support", "partner_support", "statement", "meeting", "context"]
 PRECISIONS = ["day", "month", "season", "year", "range"]
+LINK_EVERY = 10  # quotes cite the events whose index ends in LINK_LAST (never a seeded or bad-cell row)
+LINK_LAST = 9
 
 
 # --- plan ------------------------------------------------------------------------------------------------------
@@ -264,7 +266,7 @@ def events_frame(plan: Plan, rng: np.random.Generator, start: int, n: int) -> pl
         "category": _pick(rng, CATEGORIES, n), "summary": _numbered(_pick(rng, SUMMARIES, n), start),
         "place": _pick(rng, PLACES, n),
         "country": _pick(rng, COUNTRIES, n), "actor": _pick(rng, ACTORS, n), "amount_cad": _amounts(rng, n, 0.05),
-        "source_id": _refs(plan, "sources", rng.integers(0, plan.rows["sources"], n)),
+        "source_id": _refs(plan, "sources", np.arange(start, start + n) % plan.rows["sources"]),
         "evidence": _pick(rng, EVIDENCE, n), "notes": _numbered(_notes(rng, n), start),
     })
 
@@ -318,14 +320,17 @@ def quotes_frame(plan: Plan, rng: np.random.Generator, start: int, n: int) -> pl
     q_start, q_end, q_prec = _date_group(rng, n, date(2014, 10, 1), 1188, [0.6, 0.2, 0.05, 0.05, 0.1],
                                          present=rng.random(n) < 0.8)
     events = plan.rows["events"]
-    # quotes cite the second half of the events, so seeded defects in the first rows break no reference
-    event_ids = _refs(plan, "events", rng.integers(events // 2, events, n))
-    event_ids = _sometimes(event_ids, rng.random(n) < 0.8)
+    # quotes cite events clear of the seeded and bad-cell rows, so no defect breaks a reference
+    slots = max(1, (events - 100) // LINK_EVERY)
+    linked = 100 + rng.integers(0, slots, n) * LINK_EVERY + LINK_LAST
+    linked = np.where(linked < events, linked, LINK_LAST)
+    event_ids = _sometimes(_refs(plan, "events", linked), rng.random(n) < 0.8)
     return pl.DataFrame({
         "quote_id": _ids(plan, "quotes", start, n), "text": _pick(rng, QUOTES, n),
         "kind": _pick(rng, ["statement", "fragment"], n), "speaker": _pick(rng, SPEAKERS, n),
         "speaker_role": _pick(rng, ROLES, n), "date_start": q_start, "date_end": q_end, "date_precision": q_prec,
-        "event_id": event_ids, "source_id": _refs(plan, "sources", rng.integers(0, plan.rows["sources"], n)),
+        # a quote rests on the source of the event it cites (X10): events rest on source (index mod sources)
+        "event_id": event_ids, "source_id": _refs(plan, "sources", linked % plan.rows["sources"]),
         "evidence": _pick(rng, EVIDENCE, n), "notes": _notes(rng, n),
     })
 
@@ -377,7 +382,7 @@ def seeded_defects(plan: Plan) -> list[Defect]:
         ({"source_id": "src-9999"}, (("F09", "source_id"),)),
         ({"date_end": "2016-06-09"}, (("X01", "date_end"),)),
         ({"date_precision": "month"}, (("X02", "date_start"),)),
-        ({"date_precision": "range"}, (("X02", "date_end"),)),
+        ({"date_precision": "range", "date_end": "2016-06-10"}, (("X02", "date_end"),)),
         ({"place": "Mosul "}, (("X05", "place"),)),
         ({"summary": "=HYPERLINK(\"http://x\")"}, (("X06", "summary"),)),
         ({"actor": "@canada"}, (("X06", "actor"),)),
@@ -392,7 +397,7 @@ def seeded_defects(plan: Plan) -> list[Defect]:
     defects.append(Defect("events", dup_index - 1, {}, (("F08", "event_id"),)))
     defects.append(Defect("events", dup_index + 4, {**BASELINE, "evidence": "a sentence no article contains"},
                           (("P04", "evidence"),)))
-    qbase = {**BASELINE, "date_start": "2016-06-10"}
+    qbase = {**BASELINE, "date_start": "2016-06-10", "event_id": None}  # no link: its source is src-0000
     qbase.pop("status")
     defects += [
         Defect("quotes", 2, {**qbase, "date_precision": None}, (("X02", "date_precision"),)),
@@ -417,7 +422,11 @@ def bad_cell_defects(plan: Plan, count: int, seed: int) -> list[Defect]:
     if count > n:
         raise ValueError(f"{count} bad cells do not fit in {n} events rows")
     first = 200 if n > 200 + count else 0  # clear of the rows seeded_defects uses
-    rows = first + np.sort(np.random.default_rng(seed + 7).choice(n - first, count, replace=False))
+    candidates = np.arange(first, n)
+    candidates = candidates[candidates % LINK_EVERY != LINK_LAST]  # quotes cite those rows: keep them intact
+    if count > len(candidates):
+        raise ValueError(f"{count} bad cells do not fit in {n} events rows")
+    rows = np.sort(np.random.default_rng(seed + 7).choice(candidates, count, replace=False))
     kinds = np.random.default_rng(seed + 8).choice(4, count, p=[0.4, 0.3, 0.2, 0.1])
     spec = [({"category": "battle"}, (("F04", "category"),)), ({"place": "Mosul "}, (("X05", "place"),)),
             ({"amount_cad": "n/a"}, (("F01", "amount_cad"),)), ({"source_id": "src-9999"}, (("F09", "source_id"),))]

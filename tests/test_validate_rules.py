@@ -306,6 +306,13 @@ def test_x07_planned_events_may_be_later(package_copy):
     assert run(package_copy).exit_code == 0
 
 
+@pytest.mark.parametrize("note", ["From the public record: the strikes began in 2014.",
+                                  "public record, not in the text: lower case is not the flag."])
+def test_x11_public_record_without_the_flag(package_copy, note):
+    row = set_cell(package_copy, "assets", 0, "notes", note)
+    expect(package_copy, "X11", "assets", row, "notes")
+
+
 # --- layer 5: provenance ---------------------------------------------------------------------
 
 def copy_archive(archive: Path, dest: Path) -> Path:
@@ -338,6 +345,39 @@ def test_p03_quote_not_verbatim(package_copy, archive):
 def test_p04_evidence_not_verbatim(package_copy, archive):
     row = set_cell(package_copy, "personnel_levels", 0, "evidence", "a sentence no article contains")
     expect(package_copy, "P04", "personnel_levels", row, "evidence", "--archive", str(archive))
+
+
+COPIED = "Canada suspended its training of both Iraqi and Kurdish forces after fighting broke out"
+
+
+@pytest.mark.parametrize("resource,field", [("events", "summary"), ("events", "notes"), ("assets", "role"),
+                                            ("personnel_levels", "scope"), ("sources", "notes")])
+def test_p05_copied_words(package_copy, archive, resource, field):
+    index = row_where(package_copy, resource, lambda r: r["source_id"] == "src-0001")
+    row = set_cell(package_copy, resource, index, field, "In short: " + COPIED.lower().replace("iraqi", "Iraqi,"))
+    expect(package_copy, "P05", resource, row, field, "--archive", str(archive))
+
+
+@pytest.mark.parametrize("quoted", [f"'{COPIED}'", f'"{COPIED}"', f"“{COPIED}”", f"the article's '{COPIED}'"])
+def test_p05_quoted_words_are_allowed(package_copy, archive, quoted):
+    index = row_where(package_copy, "events", lambda r: r["source_id"] == "src-0001")
+    set_cell(package_copy, "events", index, "notes", f"The text says {quoted}.")
+    result = run(package_copy, "--archive", str(archive))
+    assert result.exit_code == 0, result.output
+
+
+def test_p05_runs_do_not_cross_a_quotation(package_copy, archive):
+    """Seven copied words, a quotation, then the next words of the article: no run of eight is copied."""
+    words = COPIED.split()
+    index = row_where(package_copy, "events", lambda r: r["source_id"] == "src-0001")
+    set_cell(package_copy, "events", index, "notes", " ".join(words[:7]) + " 'x' " + " ".join(words[7:]))
+    assert run(package_copy, "--archive", str(archive)).exit_code == 0
+
+
+def test_p05_needs_the_archive(package_copy):
+    index = row_where(package_copy, "events", lambda r: r["source_id"] == "src-0001")
+    set_cell(package_copy, "events", index, "summary", COPIED)
+    assert run(package_copy).exit_code == 0
 
 
 def test_p04_line_breaks_and_spaces_are_folded(package_copy, archive):

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 LAYERS = ("descriptor", "structure", "field", "cross-field", "cross-table", "provenance")
 # Every module that declares rules, in the order its rules run.
-RULE_MODULES = ("package", "limits", "standard", "csvreader", "fieldtypes", "table_rules", "provenance")
+RULE_MODULES = ("package", "limits", "standard", "csvreader", "fieldtypes", "table_rules", "edtfdates", "links",
+                "provenance", "ownwords")
 
 _REGISTRY: dict[str, Rule] = {}
 

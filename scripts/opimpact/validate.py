@@ -18,7 +18,10 @@ from . import checking
 from .checking import BAD_ANY, ROW, bad_column
 from .csvreader import NeedsExactRead, RawTable, TableUnreadable, read_raw_table
 from .dates import latest_possible
+from .edtfdates import Reading, with_readings
 from .fieldtypes import cast_columns, cast_frame, type_findings
+from .links import SOURCE, with_identity, with_link_sources
+from .ownwords import own_words_fields, with_own_words
 from .package import DESCRIPTOR_NAME, Package, Resource, UnreadableInput, open_package
 from .provenance import read_archive_texts, verbatim_fields, with_archive_sha, with_verbatim
 from .readahead import ReadAhead
@@ -121,6 +124,9 @@ class Context:
     texts: dict[str, str] = field(default_factory=dict)  # folded archived texts by source_id
     published: pl.DataFrame | None = None  # each source's latest possible publication date
     keys: dict[tuple[str, tuple[str, ...]], pl.DataFrame] = field(default_factory=dict)  # referenced key values
+    owners: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)  # (table, key) -> key, source_id
+    readings: dict[str, Reading] = field(default_factory=dict)  # EDTF strings read so far, shared by all tables
+    shingles: dict[str, frozenset[str]] = field(default_factory=dict)  # own words: each source's 8-word runs
 
 
 @dataclass
@@ -275,7 +281,14 @@ def _kept_fields(package: Package, name: str, info: TableInfo) -> list[str]:
         for fk in _foreign_keys(other):
             if fk.get("reference", {}).get("resource") == name:
                 keep.update(as_list(fk["reference"].get("fields")))
+                if other.name != name and _owned(info):  # X10 compares the linked row's source
+                    keep.add(SOURCE)
     return [f["name"] for f in info.fields if f["name"] in keep]
+
+
+def _owned(info: TableInfo) -> bool:
+    """Rows that rest on a source: the table has a source_id that is not its primary key."""
+    return SOURCE in info.field_names() and info.primary_key != [SOURCE] and len(info.primary_key) == 1
 
 
 def _with_duplicates(keys: pl.DataFrame, info: TableInfo) -> pl.DataFrame:
@@ -306,9 +319,12 @@ def _share(package: Package, name: str, run: TableRun, context: Context) -> None
     if run.rows is None:
         return  # a table that could not be read is reported itself; references to it are not all called dangling
     _share_keys(package, name, run.keys, context)
+    key = as_list(package.resources[name].schema.get("primaryKey"))
+    if len(key) == 1 and SOURCE in run.keys.columns and key != [SOURCE] and key[0] in run.keys.columns:
+        context.owners[(name, key[0])] = run.keys.select(key[0], SOURCE).drop_nulls(key[0])
     if name == "sources" and run.typed is not None:
         context.published = _published_latest(run.typed)
-        if context.archive is not None:
+        if context.archive is not None and not context.texts:
             context.texts = read_archive_texts(run.typed, context.archive)
 
 
@@ -364,10 +380,16 @@ def _with_context(info: TableInfo, frame: pl.DataFrame, context: Context) -> pl.
             frame = frame.with_columns(pl.lit(None, dtype=pl.Date).alias(PUBLISHED_LATEST))
     if info.name == "personnel_levels":
         frame = _with_ceiling(frame)
+    frame = with_readings(frame, info, context.readings)
+    frame = with_identity(frame, info)
+    frame = with_link_sources(frame, info, context.owners)
     if info.archive and info.name == "sources" and "archive_file" in names:
         frame = with_archive_sha(frame, context.archive)
     if info.archive:
+        if info.name == "sources" and not context.texts:  # checked first: its own notes need the texts now
+            context.texts = read_archive_texts(frame, context.archive)
         frame = with_verbatim(frame, verbatim_fields(info), context.texts)
+        frame = with_own_words(frame, own_words_fields(info), context.texts, context.shingles)
     for number, fk in enumerate(info.foreign_keys):
         frame = frame.with_columns(_found(frame, fk, context.keys.get((fk.resource, tuple(fk.reference_fields))))
                                    .alias(found_column(number)))
