@@ -73,11 +73,12 @@ def test_row_removed(pair) -> None:
 
 def test_field_changed_shows_before_and_after(pair) -> None:
     old, new = pair
-    before = read_csv(old / "data" / "personnel_levels.csv")[1][2]
+    header, rows = read_csv(old / "data" / "personnel_levels.csv")
+    before = rows[2][header.index("count")]
     set_cell(new, "personnel_levels", 2, "count", "650")
     document = diff_json(old, new)
     changed = document["tables"]["personnel_levels"]["rows_changed"]
-    assert changed == [{"key": "pl-0003", "fields": [{"field": "count", "before": before[4], "after": "650"}]}]
+    assert changed == [{"key": "pl-0003", "fields": [{"field": "count", "before": before, "after": "650"}]}]
     assert document["required_bump"] == "patch"
 
 
