@@ -15,6 +15,7 @@ the user; the `edtf` package ends winter on 31 December.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ SEASON_START = {21: 3, 22: 6, 23: 9, 24: 12}
 PERIOD_MONTHS = {"month": 1, "season": 3, "year": 12}
 
 SINGLE, SPAN = "single", "span"  # the two shapes: one date (or one day in a range), or an interval
+AGREEING = ("precision", "start", "end", "earliest", "latest")  # the columns a reading fills, in report order
+PART_TYPES = {"problem": pl.String, "shape": pl.String, "precision": pl.String, "start": pl.Date, "end": pl.Date,
+              "earliest": pl.Date, "latest": pl.Date}
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class _Point:
     last: dt.date  # the last day of the period
 
 
+@functools.lru_cache(maxsize=1 << 16)  # ranges and spans share their ends: each is worked out once
 def _point(text: str) -> _Point | str:
     """A year, month, day or season; or why it is not one."""
     match = _POINT_RE.fullmatch(text)
@@ -164,6 +169,24 @@ def read_all(values: list[str], cache: dict[str, Reading] | None = None) -> dict
     return {value: cache[value] for value in values}
 
 
+class Readings:
+    """The readings of every EDTF string met so far, as a table to join: each string is read once, however many
+    batches and tables hold it."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, Reading] = {}
+        self.table = pl.DataFrame(schema={"__edtf": pl.String, **PART_TYPES})
+
+    def lookup(self, values: pl.Series) -> pl.DataFrame:
+        """The readings table, after reading the values not met before."""
+        new = [v for v in values.drop_nulls().unique().to_list() if v not in self.known]
+        if new:
+            read_all(new, self.known)
+            rows = {"__edtf": new, **{part: [getattr(self.known[v], part) for v in new] for part in PART_TYPES}}
+            self.table = pl.concat([self.table, pl.DataFrame(rows, schema=self.table.schema)])
+        return self.table
+
+
 def edtf_of(shape: str, precision: str, start: dt.date | None, end: dt.date | None,
             open_start: bool = False, open_end: bool = False) -> str:
     """The EDTF string of a date group (the inverse of `read`), for tools that write the package."""
@@ -188,9 +211,6 @@ def edtf_of(shape: str, precision: str, start: dt.date | None, end: dt.date | No
 
 # --- rule X09: every date group's EDTF is readable and agrees with its other columns ---------------------------
 
-AGREEING = ("precision", "start", "end", "earliest", "latest")  # the columns a reading fills, in report order
-PART_TYPES = {"problem": pl.String, "shape": pl.String, "precision": pl.String, "start": pl.Date, "end": pl.Date,
-              "earliest": pl.Date, "latest": pl.Date}
 
 
 def says_column(stem: str, part: str) -> str:
@@ -204,18 +224,15 @@ def edtf_groups(table: TableInfo) -> list[str]:
     return [stem for stem in date_groups(table.schema) if f"{stem}_edtf" in names]
 
 
-def with_readings(frame: pl.DataFrame, table: TableInfo, cache: dict[str, Reading]) -> pl.DataFrame:
+def with_readings(frame: pl.DataFrame, table: TableInfo, readings: Readings) -> pl.DataFrame:
     """frame with says_column(stem, part) for every EDTF date group: each distinct string is read once and the
     reading joined back (null where the EDTF cell is empty)."""
     for stem in edtf_groups(table):
         column = f"{stem}_edtf"
         if column not in frame.columns or frame.schema[column] != pl.String:
             continue
-        values = frame[column].drop_nulls().unique().to_list()
-        readings = read_all(values, cache)
-        lookup = pl.DataFrame({column: values, **{says_column(stem, part): [getattr(readings[v], part) for v in values]
-                                                  for part in PART_TYPES}},
-                              schema={column: pl.String, **{says_column(stem, p): t for p, t in PART_TYPES.items()}})
+        lookup = readings.lookup(frame.get_column(column)).rename(
+            {"__edtf": column, **{part: says_column(stem, part) for part in PART_TYPES}})
         frame = frame.join(lookup, on=column, how="left", maintain_order="left")
     return frame
 

@@ -4,7 +4,7 @@ Identity is a foreign key into the row's own table (events.same_as, say): it nam
 records the same real-world thing from another source. Typed links are foreign keys into another table whose
 rows rest on the articles (a personnel figure's event, an asset's arrival event, a quote's figure): they join
 rows of one source. Whether the target exists is F09's to say; these rules read context columns computed here
-over whole tables (a table that references itself is read in one piece).
+over whole tables: identity links are checked once a table's batches are done, over its kept key columns.
 """
 
 from __future__ import annotations
@@ -67,8 +67,9 @@ def with_identity(frame: pl.DataFrame, table: TableInfo) -> pl.DataFrame:
         if earliest and latest and {earliest, latest} <= set(frame.columns):
             parts[target_column(field, "earliest")] = pl.col(earliest)
             parts[target_column(field, "latest")] = pl.col(latest)
-        targets = (frame.select(**parts).drop_nulls(key).unique(key, keep="first", maintain_order=True)
-                   .rename({key: field}))
+        named = frame.get_column(field).drop_nulls().unique()  # only the rows some link names are looked up
+        targets = (frame.filter(pl.col(key).is_in(named.implode())).select(**parts)
+                   .unique(key, keep="first", maintain_order=True).rename({key: field}))
         frame = frame.join(targets, on=field, how="left", maintain_order="left")
     return frame
 
@@ -82,10 +83,12 @@ def with_link_sources(frame: pl.DataFrame, table: TableInfo, owners: dict[tuple[
         if found is None or field not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(link_source_column(field)))
             continue
-        lookup = found.rename({fk.reference_fields[0]: field, SOURCE: link_source_column(field)})
+        lookup = found.rename({fk.reference_fields[0]: field, SOURCE: link_source_column(field)})  # unique keys
         if lookup.schema[field] != frame.schema[field]:
             lookup = lookup.with_columns(pl.col(field).cast(frame.schema[field], strict=False))
-        frame = frame.join(lookup.unique(field, keep="first"), on=field, how="left", maintain_order="left")
+        named = frame.get_column(field).drop_nulls().unique()  # only the rows this batch names are looked up
+        lookup = lookup.filter(pl.col(field).is_in(named.implode()))
+        frame = frame.join(lookup, on=field, how="left", maintain_order="left")
     return frame
 
 
@@ -101,10 +104,10 @@ def same_as(table: TableInfo) -> Iterator[RowCheck]:
         link, key = pl.col(field), pl.col(table.primary_key[0])
         found = pl.col(target_column(field, "found")).fill_null(False)
         yield RowCheck(field, link.is_null() | (link != key), f"{field} names the row itself: leave it empty on "
-                       "the canonical row")
+                       "the canonical row", scope="table")
         yield RowCheck(field, link.is_null() | (link == key) | ~found | pl.col(target_column(field, "link")).is_null(),
                        f"{field} names a row that is not canonical (it names another row itself): name that "
-                       "row's canonical row instead", detail=target_column(field, "link"))
+                       "row's canonical row instead", detail=target_column(field, "link"), scope="table")
         if earliest is None:
             continue
         mine_from, mine_to = pl.col(earliest), pl.col(latest)
@@ -113,7 +116,7 @@ def same_as(table: TableInfo) -> Iterator[RowCheck]:
                    & (its_from.is_null() | mine_to.is_null() | (its_from <= mine_to)))
         yield RowCheck(field, link.is_null() | ~found | overlap.fill_null(True),
                        f"the possible dates of this row and of the row {field} names do not overlap",
-                       detail=target_column(field, "latest"))
+                       detail=target_column(field, "latest"), scope="table")
 
 
 @table_rule("X10", "link-source", "cross-table",
