@@ -4,9 +4,10 @@ A cell fails when it shares a run of RUN_WORDS words with its own source outside
 compared in lower case with punctuation ignored (curly apostrophes read as straight ones); a passage our text
 puts in quotation marks ('...', "...", “...” or ‘...’) is a quotation, and no run is counted across it.
 
-Each source's runs are collected once. Every distinct (source, cell) pair is then screened in one polars query
-that looks for any source's run at all (Aho-Corasick, `str.contains_any`); only the few cells that hold one are
-compared, in Python, with the runs of their own source, which names the copied words.
+Each source's runs are collected once. Every cell is then screened in one polars query: first for the longest
+word of any run, as plain text, then (only the cells that have one) split into words and searched for any
+source's run (Aho-Corasick, `str.contains_any`, both); only the few cells that hold one are compared, in
+Python, with the runs of their own source, which names the copied words.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ SOURCE = "source_id"
 BARRIER = " zzquotationzz "  # stands in for a quoted passage, so no run is counted across it
 # Quoted passages: straight single quotes open after a non-word character and close before one (an apostrophe
 # inside a word, as in "Canada's", does neither).
-QUOTED = (r'"[^"]*"', r"“[^”]*”", r"‘[^’]*’", r"(?:^|\W)'.*?'(?:\W|$)")
+QUOTED = r'"[^"]*"|“[^”]*”|‘[^’]*’|(?:^|\W)' + r"'.*?'(?:\W|$)"
 
 
 def own_words_fields(table: TableInfo) -> list[str]:
@@ -41,20 +42,29 @@ def copied_column(field: str) -> str:
 
 def _words(text: pl.Expr) -> pl.Expr:
     """Lower-case words separated by single spaces, with a space at each end."""
-    return (pl.lit(" ") + text.str.to_lowercase().str.replace_all(r"[’‘]", "'")
+    return (pl.lit(" ") + text.str.to_lowercase().str.replace_many(["’", "‘"], ["'", "'"])
             .str.replace_all(r"[^\w']+", " ").str.strip_chars(" ") + pl.lit(" "))
 
 
 def _unquoted(text: pl.Expr) -> pl.Expr:
-    for pattern in QUOTED:
-        text = text.str.replace_all(pattern, BARRIER)
-    return text
+    return text.str.replace_all(QUOTED, BARRIER)
+
+
+def _runs(words: str) -> frozenset[str]:
+    words_list = words.split()
+    return frozenset(" " + " ".join(words_list[i:i + RUN_WORDS]) + " "
+                     for i in range(len(words_list) - RUN_WORDS + 1))
 
 
 def source_runs(text: str) -> frozenset[str]:
     """Every run of RUN_WORDS words of a source text, each as ' w1 w2 ... wN ' (as _words writes them)."""
-    words = pl.select(_words(pl.lit(text))).item().split()
-    return frozenset(" " + " ".join(words[i:i + RUN_WORDS]) + " " for i in range(len(words) - RUN_WORDS + 1))
+    return _runs(pl.select(_words(pl.lit(text))).item())
+
+
+def all_source_runs(texts: dict[str, str]) -> dict[str, frozenset[str]]:
+    """source_runs of many texts, their words found in one polars query."""
+    frame = pl.DataFrame({"id": list(texts), "text": list(texts.values())}, schema={"id": pl.String, "text": pl.String})
+    return {source_id: _runs(words) for source_id, words in frame.select("id", _words(pl.col("text"))).iter_rows()}
 
 
 def first_copied_run(normalised: str, runs: frozenset[str]) -> str | None:
@@ -69,19 +79,27 @@ def first_copied_run(normalised: str, runs: frozenset[str]) -> str | None:
 def with_own_words(frame: pl.DataFrame, fields: list[str], texts: dict[str, str],
                    runs: dict[str, frozenset[str]]) -> pl.DataFrame:
     """frame with copied_column(field) for each field (runs caches each source's runs between batches)."""
-    for source_id, text in texts.items():
-        if source_id not in runs:
-            runs[source_id] = source_runs(text)
+    missing = {source_id: text for source_id, text in texts.items() if source_id not in runs}
+    if missing:
+        runs.update(all_source_runs(missing))
     every_run = sorted(set().union(*runs.values())) if runs else []
+    # A cell holding a run holds, as plain text, that run's longest word: a cheap first filter, so that only
+    # the cells that pass are split into words and searched for whole runs
+    anchors = sorted({max(run.split(), key=len) for run in every_run})
     for name in fields:
-        pairs = frame.select(SOURCE, name).drop_nulls().unique()
-        cells = pairs.with_columns(_words(_unquoted(pl.col(name))).alias("__words"))
-        cells = cells.filter(pl.col("__words").str.contains_any(every_run)) if every_run else cells.clear()
-        found = [(source_id, value, first_copied_run(words, runs.get(source_id, frozenset())))
-                 for source_id, value, words in cells.iter_rows()]
-        answers = pl.DataFrame(found, schema={SOURCE: pl.String, name: pl.String, copied_column(name): pl.String},
-                               orient="row")
-        frame = frame.join(answers, on=[SOURCE, name], how="left", maintain_order="left")
+        copied = pl.Series(copied_column(name), [None] * frame.height, dtype=pl.String)
+        if every_run:
+            cells = pl.col(name)
+            plain = cells.str.to_lowercase().str.replace_many(["’", "‘"], ["'", "'"])
+            candidates = (frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("__i"), SOURCE, cells)
+                          .filter(plain.str.contains_any(anchors))
+                          .select("__i", SOURCE, _words(_unquoted(cells)).alias("__words"))
+                          .filter(pl.col("__words").str.contains_any(every_run)))
+            found = [(i, first_copied_run(words, runs.get(source_id, frozenset())))
+                     for i, source_id, words in candidates.iter_rows()]
+            if found:
+                copied = copied.scatter([i for i, _ in found], pl.Series([run for _, run in found], dtype=pl.String))
+        frame = frame.with_columns(copied)
     return frame
 
 
