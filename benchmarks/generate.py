@@ -4,10 +4,13 @@
     python benchmarks/generate.py OUT_DIR --changed-from SOURCE_DIR
 
 Every table is valid by construction: foreign keys point at existing rows, dates agree with their precision
-(X02), end dates follow start dates (X01), events and quotes are dated before their source's publication
-(X07), personnel counts stay under the ceilings (X03), text has no stray whitespace or formula prefixes, and
-every evidence excerpt and quote occurs in the synthetic archive of source texts written next to the package
-(OUT_DIR/archive, checksums in sources.csv). Cells carry accents, curly quotes, em dashes, non-breaking
+(X02) and their EDTF (X09), end dates follow start dates (X01), events and quotes are dated before their source's
+publication (X07), personnel counts stay under the ceilings (X03), every 50th row of events, assets and personnel
+levels names the row before it as canonical with the same dates (X08), typed links join rows of one source (X10),
+controlled vocabularies (speakers, actors, places) take their values from the schemas, text has no stray
+whitespace or formula prefixes, and every evidence excerpt and quote occurs in the synthetic archive of source
+texts written next to the package (OUT_DIR/archive, checksums in sources.csv), while summaries and notes share
+no run of eight words with it (P05). Cells carry accents, curly quotes, em dashes, non-breaking
 spaces, Arabic script, commas, doubled quotes and (rarely) line breaks, and optional cells are often empty.
 
 Sizes: quotes are 1/10 of events, assets and personnel levels 1/100 (at least 20), sources 1/1000 (4 to 2000).
@@ -39,7 +42,7 @@ import numpy as np
 import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
-GENERATOR_VERSION = 6  # bump when the output changes, so cached packages are rebuilt
+GENERATOR_VERSION = 7  # bump when the output changes, so cached packages are rebuilt
 CHUNK_ROWS = 500_000
 ID_PREFIXES = {"events": "ev", "quotes": "qu", "assets": "as", "personnel_levels": "pl", "sources": "src"}
 ID_FIELDS = {"events": "event_id", "quotes": "quote_id", "assets": "asset_id", "personnel_levels": "personnel_id",
@@ -86,8 +89,15 @@ QUOTES = [
     "It’s a significant contribution, and it’s the right one",
     "The peshmerga have made considerable gains, with our help",
 ]
-SPEAKERS = ["Harjit Sajjan", "Justin Trudeau", "Chrystia Freeland", "Jonathan Vance", "Michael Rouleau", None,
-            "Stéphane Dion", "Mike Rouleau", None, "Jason Kenney"]
+
+
+def _schema_enum(table: str, field: str) -> list[str]:
+    """A controlled vocabulary, as the project's schema declares it."""
+    schema = json.loads((REPO / "schemas" / f"{table}.schema.json").read_text(encoding="utf-8"))
+    return next(f for f in schema["fields"] if f["name"] == field)["constraints"]["enum"]
+
+
+SPEAKERS = [*_schema_enum("quotes", "speaker"), None, None]
 ROLES = ["Minister of National Defence", "Prime Minister", "Minister of Foreign Affairs", "Chief of the Defence Staff",
          "Commander, Canadian Special Operations Forces Command", "a military spokesperson", "ministre des Affaires étrangères"]
 SUMMARIES = [
@@ -107,10 +117,10 @@ SUMMARIES = [
     "Canada sent trainers to help secure Jordan’s and Lebanon’s borders.",
     "A Canadian sniper set a record for the longest confirmed kill shot.",
 ]
-PLACES = ["Erbil", "Mosul", "Baghdad", "Kuwait City", "Qayyarah", "Camp Érable", "أربيل", "Amman", "Ottawa", None, None]
+PLACES = [*_schema_enum("events", "place"), None, None]
 COUNTRIES = ["IRQ", "IRQ", "IRQ", "KWT", "JOR", "LBN", "CAN", "SYR", None]
-ACTORS = ["Canadian Armed Forces", "Government of Canada", "Harjit Sajjan", "Forces armées canadiennes",
-          "Iraqi security forces", "Kurdish peshmerga", "Coalition", None]
+ACTORS = [*_schema_enum("events", "actor"), None]
+ATTRIBUTIONS = _schema_enum("events", "attribution")
 NOTES = [None] * 12 + [
     "Year inferred from “last fall” and the new government.",
     "Date given as \"late 2016\"; stored at season precision.",
@@ -138,6 +148,10 @@ PUBLISHERS = ["Grasswire", "CBC News", "Radio-Canada", None, None]
 CATEGORIES = ["mandate", "deployment", "withdrawal", "training", "advise_assist", "combat", "suspension",
               "medical_support", "partner_support", "statement", "meeting", "context"]
 PRECISIONS = ["day", "month", "season", "year", "range"]
+WINDOW_DAYS = [6, 13, 29]  # lengths of ranges and day spans: a few, as real date windows repeat
+LINK_EVERY = 10  # typed links name the events whose index ends in LINK_LAST (never a seeded or bad-cell row)
+LINK_LAST = 9
+IDENTITY_EVERY = 50  # row i names row i-1 as its canonical twin where i % IDENTITY_EVERY == 1
 
 
 # --- plan ------------------------------------------------------------------------------------------------------
@@ -205,10 +219,12 @@ def _refs(plan: Plan, table: str, indices: np.ndarray) -> pl.Series:
 
 
 def _date_group(rng: np.random.Generator, n: int, low: date, days: int, probs: list[float],
-                span_share: float = 0.05, present: np.ndarray | None = None) -> tuple[pl.Series, pl.Series, pl.Series]:
-    """Start, end and precision strings that satisfy X01 and X02 (null where `present` is False)."""
+                span_share: float = 0.05, present: np.ndarray | None = None) -> pl.DataFrame:
+    """A date group's columns (start, end, precision, edtf, earliest, latest, and `span` for the kind) that
+    satisfy X01, X02 and X09 (null where `present` is False)."""
     frame = pl.DataFrame({
-        "off": rng.integers(0, days, n), "p": rng.choice(5, n, p=probs), "k": rng.integers(1, 60, n),
+        "off": rng.integers(0, days, n), "p": rng.choice(5, n, p=probs),
+        "k": np.array(WINDOW_DAYS)[rng.integers(0, len(WINDOW_DAYS), n)],
         "span": rng.random(n) < span_share, "on": np.ones(n, bool) if present is None else present,
     }).with_columns(d=pl.lit(low) + pl.duration(days=pl.col("off")))
     d, p = pl.col("d"), pl.col("p")
@@ -217,16 +233,67 @@ def _date_group(rng: np.random.Generator, n: int, low: date, days: int, probs: l
     season_month = pl.when(m < 3).then(12).otherwise((m // 3) * 3)
     start = (pl.when(p == 1).then(pl.date(y, m, 1)).when(p == 2).then(pl.date(season_year, season_month, 1))
              .when(p == 3).then(pl.date(y, 1, 1)).otherwise(d))
+    span = pl.col("span") & p.is_in([0, 1])
     end = (pl.when(p == 4).then(d + pl.duration(days=pl.col("k")))
-           .when((p == 0) & pl.col("span")).then(d + pl.duration(days=pl.col("k")))
-           .when((p == 1) & pl.col("span")).then(pl.date(y, m, 1).dt.offset_by("2mo")))
+           .when((p == 0) & span).then(d + pl.duration(days=pl.col("k")))
+           .when((p == 1) & span).then(pl.date(y, m, 1).dt.offset_by("2mo")))
+
+    def point(day: pl.Expr) -> pl.Expr:  # the EDTF of one date at the row's precision
+        season = day.dt.year().cast(pl.String) + "-" + (21 + (day.dt.month() - 3) // 3).cast(pl.String)
+        return (pl.when(p == 1).then(day.dt.to_string("%Y-%m")).when(p == 2).then(season)
+                .when(p == 3).then(day.dt.to_string("%Y")).otherwise(day.dt.to_string("%Y-%m-%d")))
+
+    def last_day(day: pl.Expr) -> pl.Expr:  # the last day of the period a date stands for
+        return (pl.when(p == 1).then(day.dt.month_end()).when(p == 2).then(day.dt.offset_by("3mo").dt.offset_by("-1d"))
+                .when(p == 3).then(pl.date(day.dt.year(), 12, 31)).otherwise(day))
+
+    edtf = (pl.when(p == 4).then("[" + start.dt.to_string("%Y-%m-%d") + ".." + end.dt.to_string("%Y-%m-%d") + "]")
+            .when(span).then(point(start) + "/" + point(end)).otherwise(point(start)))
+    latest = pl.when(p == 4).then(end).when(span).then(last_day(end)).otherwise(last_day(start))
     on = pl.col("on")
-    out = frame.select(
+    return frame.select(
         pl.when(on).then(start.dt.to_string("%Y-%m-%d")).alias("start"),
         pl.when(on).then(end.dt.to_string("%Y-%m-%d")).alias("end"),
         pl.when(on).then(p.replace_strict(dict(enumerate(PRECISIONS)), return_dtype=pl.String)).alias("precision"),
+        pl.when(on).then(edtf).alias("edtf"),
+        pl.when(on).then(start.dt.to_string("%Y-%m-%d")).alias("earliest"),
+        pl.when(on).then(latest.dt.to_string("%Y-%m-%d")).alias("latest"),
+        (on & span).alias("span"),
     )
-    return out["start"], out["end"], out["precision"]
+
+
+def _group_columns(stem: str, group: pl.DataFrame, single: str | None = None) -> dict[str, pl.Series]:
+    """The date group as named columns; with `single`, a kind column too (span, or `single` for the rest)."""
+    columns = {f"{stem}_{part}": group[part] for part in ("start", "end", "precision")}
+    if single is not None:
+        columns[f"{stem}_kind"] = pl.select(pl.when(group["span"]).then(pl.lit("span")).otherwise(pl.lit(single))
+                                            .alias("kind")).to_series()
+    columns.update({f"{stem}_{part}": group[part] for part in ("edtf", "earliest", "latest")})
+    return columns
+
+
+def _with_identity(frame: pl.DataFrame, key: str, start: int, stems: tuple[str, ...]) -> pl.DataFrame:
+    """Every IDENTITY_EVERY-th row names the row before it as its canonical twin, with the same dates (X08)."""
+    index = pl.int_range(start, start + frame.height)
+    twin = (index % IDENTITY_EVERY == 1) & (index > start)
+    dated = [c for c in frame.columns if any(c.startswith(f"{stem}_") for stem in stems)]
+    return frame.with_columns(pl.when(twin).then(pl.col(key).shift(1)).otherwise(None).alias("same_as"),
+                              *(pl.when(twin).then(pl.col(c).shift(1)).otherwise(pl.col(c)).alias(c) for c in dated))
+
+
+def _own_sources(plan: Plan, start: int, n: int) -> pl.Series:
+    """Events rest on source (index mod the number of sources), so a typed link can find one of its source."""
+    return _refs(plan, "sources", np.arange(start, start + n) % plan.rows["sources"])
+
+
+def _linked_events(plan: Plan, rng: np.random.Generator, n: int) -> tuple[np.ndarray, pl.Series]:
+    """Event indices for typed links (indices ending in LINK_LAST, clear of seeded and bad-cell rows) and the
+    source each rests on."""
+    events = plan.rows["events"]
+    slots = max(1, (events - 100) // LINK_EVERY)
+    index = 100 + rng.integers(0, slots, n) * LINK_EVERY + LINK_LAST
+    index = np.where(index < events, index, LINK_LAST)
+    return index, _refs(plan, "sources", index % plan.rows["sources"])
 
 
 def _notes(rng: np.random.Generator, n: int) -> pl.Series:
@@ -250,27 +317,30 @@ def _amounts(rng: np.random.Generator, n: int, share: float) -> pl.Series:
 
 def sources_frame(plan: Plan, rng: np.random.Generator, start: int, n: int, shas: list[str]) -> pl.DataFrame:
     idx = np.arange(start, start + n)
-    pub_start, pub_end, pub_prec = _date_group(rng, n, date(2018, 1, 1), 300, [0.4, 0.3, 0.1, 0.1, 0.1])
+    published = _date_group(rng, n, date(2018, 1, 1), 300, [0.4, 0.3, 0.1, 0.1, 0.1], span_share=0)
     return pl.DataFrame({
         "source_id": _ids(plan, "sources", start, n),
         "archive_file": [archive_name(k) for k in idx], "sha256": [shas[k] for k in idx],
         "title": _pick(rng, TITLES, n), "publisher": _pick(rng, PUBLISHERS, n),
-        "published_start": pub_start, "published_end": pub_end, "published_precision": pub_prec,
+        **_group_columns("published", published),
         "url": _sometimes(pl.Series([f"https://news.example/article/{k}" for k in idx]), idx % 3 == 0), "language": _pick(rng, ["en", "en", "fr"], n), "notes": _notes(rng, n),
     })
 
 
 def events_frame(plan: Plan, rng: np.random.Generator, start: int, n: int) -> pl.DataFrame:
-    d_start, d_end, d_prec = _date_group(rng, n, date(2014, 10, 1), 1188, [0.5, 0.25, 0.08, 0.07, 0.1])
-    return pl.DataFrame({
-        "event_id": _ids(plan, "events", start, n), "date_start": d_start, "date_end": d_end, "date_precision": d_prec,
+    group = _date_group(rng, n, date(2014, 10, 1), 1188, [0.5, 0.25, 0.08, 0.07, 0.1])
+    frame = pl.DataFrame({
+        "event_id": _ids(plan, "events", start, n), **_group_columns("date", group, single="single"),
         "status": pl.Series(["occurred", "ongoing", "planned"]).gather(rng.choice(3, n, p=[0.8, 0.15, 0.05])),
         "category": _pick(rng, CATEGORIES, n), "summary": _numbered(_pick(rng, SUMMARIES, n), start),
-        "place": _pick(rng, PLACES, n),
-        "country": _pick(rng, COUNTRIES, n), "actor": _pick(rng, ACTORS, n), "amount_cad": _amounts(rng, n, 0.05),
-        "source_id": _refs(plan, "sources", rng.integers(0, plan.rows["sources"], n)),
+        "place": _pick(rng, PLACES, n), "country": _pick(rng, COUNTRIES, n),
+        "actor": _pick(rng, ACTORS, n), "attribution": _pick(rng, ATTRIBUTIONS, n), "amount_cad": _amounts(rng, n, 0.05),
+        "source_id": _own_sources(plan, start, n),
         "evidence": _pick(rng, EVIDENCE, n), "notes": _numbered(_notes(rng, n), start),
     })
+    frame = frame.with_columns(pl.when(pl.col("place").is_not_null()).then(pl.lit("city"))
+                               .when(pl.col("country").is_not_null()).then(pl.lit("country")).alias("place_precision"))
+    return _with_identity(frame, "event_id", start, ("date",))
 
 
 def _numbered(texts: pl.Series, start: int) -> pl.Series:
@@ -280,56 +350,64 @@ def _numbered(texts: pl.Series, start: int) -> pl.Series:
 
 
 def assets_frame(plan: Plan, rng: np.random.Generator, start: int, n: int) -> pl.DataFrame:
-    a_start, a_end, a_prec = _date_group(rng, n, date(2014, 10, 1), 1188, [0.4, 0.3, 0.1, 0.1, 0.1],
-                                         present=rng.random(n) < 0.8)
-    d_start, d_end, d_prec = _date_group(rng, n, date(2016, 1, 1), 700, [0.4, 0.3, 0.1, 0.1, 0.1],
-                                         present=rng.random(n) < 0.5)
-    return pl.DataFrame({
+    # arrivals end by 2015-12-31 and departures start in 2016, so the identity windows of twins always overlap
+    arrived = _date_group(rng, n, date(2014, 10, 1), 400, [0.4, 0.3, 0.1, 0.1, 0.1], span_share=0,
+                          present=rng.random(n) < 0.8)
+    departed = _date_group(rng, n, date(2016, 1, 1), 700, [0.4, 0.3, 0.1, 0.1, 0.1], span_share=0,
+                           present=rng.random(n) < 0.5)
+    linked, sources = _linked_events(plan, rng, n)
+    frame = pl.DataFrame({
         "asset_id": _ids(plan, "assets", start, n), "kind": _pick(rng, KINDS, n), "name": _pick(rng, ASSET_NAMES, n),
-        "contribution": _pick(rng, ["deployed", "provided"], n), "role": _pick(rng, ASSET_ROLES, n),
+        "contribution": _pick(rng, ["deployed", "provided", "committed"], n), "role": _pick(rng, ASSET_ROLES, n),
         "quantity": _sometimes(pl.Series(rng.integers(1, 12, n)), rng.random(n) >= 0.4), "amount_cad": _amounts(rng, n, 0.1),
         "recipient": _pick(rng, RECIPIENTS, n), "based_at": _pick(rng, BASES, n), "origin": _pick(rng, ORIGINS, n),
-        "arrived_start": a_start, "arrived_end": a_end, "arrived_precision": a_prec,
-        "departed_start": d_start, "departed_end": d_end, "departed_precision": d_prec,
-        "source_id": _refs(plan, "sources", rng.integers(0, plan.rows["sources"], n)),
-        "evidence": _pick(rng, EVIDENCE, n), "notes": _notes(rng, n),
+        **_group_columns("arrived", arrived),
+        "arrived_status": pl.select(pl.when(arrived["edtf"].is_not_null()).then(pl.lit("occurred"))).to_series(),
+        **_group_columns("departed", departed),
+        "departed_status": pl.select(pl.when(departed["edtf"].is_not_null()).then(pl.lit("occurred"))).to_series(),
+        "arrival_event_id": _sometimes(_refs(plan, "events", linked), rng.random(n) < 0.3),
+        "source_id": sources, "evidence": _pick(rng, EVIDENCE, n), "notes": _notes(rng, n),
     })
+    return _with_identity(frame, "asset_id", start, ("arrived", "departed"))
 
 
 def personnel_frame(plan: Plan, rng: np.random.Generator, start: int, n: int) -> pl.DataFrame:
     """Every 20th row is an authorized ceiling of 830 or more; other counts stay at most 800 (X03 holds)."""
-    d_start, d_end, d_prec = _date_group(rng, n, date(2014, 10, 2), 1188, [0.5, 0.3, 0.1, 0.05, 0.05])
+    group = _date_group(rng, n, date(2014, 10, 2), 1188, [0.5, 0.3, 0.1, 0.05, 0.05])
+    linked, sources = _linked_events(plan, rng, n)
     index = np.arange(start, start + n)
     ceiling = index % 20 == 0
     counts = pl.Series(np.where(ceiling, rng.integers(830, 1001, n), rng.integers(0, 801, n))).cast(pl.String)
     frame = pl.DataFrame({
-        "personnel_id": _ids(plan, "personnel_levels", start, n), "date_start": d_start, "date_end": d_end,
-        "date_precision": d_prec, "count": counts,
+        "personnel_id": _ids(plan, "personnel_levels", start, n), **_group_columns("date", group, single="as_of"),
+        "count": counts,
         "qualifier": _pick(rng, ["exact", "approximately", "at_most", "at_least"], n),
         "measure": pl.Series(np.where(ceiling, "authorized_ceiling",
                                       np.where(rng.random(n) < 0.7, "deployed", "reported_estimate"))),
         "special_forces": _pick(rng, ["included", "excluded", "only", "unstated"], n),
         "scope": _pick(rng, SCOPES, n), "location": _pick(rng, LOCATIONS, n),
-        "source_id": _refs(plan, "sources", rng.integers(0, plan.rows["sources"], n)),
-        "evidence": _pick(rng, EVIDENCE, n), "notes": _notes(rng, n),
+        "attribution": _pick(rng, ATTRIBUTIONS, n),
+        "event_id": _sometimes(_refs(plan, "events", linked), rng.random(n) < 0.5),
+        "source_id": sources, "evidence": _pick(rng, EVIDENCE, n), "notes": _notes(rng, n),
     })
     if start == 0:  # the earliest row is a ceiling, so every later count has one in force
-        frame = _set(frame, {0: {"date_start": "2014-10-01", "date_end": None, "date_precision": "day"}})
-    return frame
+        frame = _set(frame, {0: {"date_start": "2014-10-01", "date_end": None, "date_precision": "day",
+                                 "date_kind": "as_of", "date_edtf": "2014-10-01", "date_earliest": "2014-10-01",
+                                 "date_latest": "2014-10-01"}})
+    return _with_identity(frame, "personnel_id", start, ("date",))
 
 
 def quotes_frame(plan: Plan, rng: np.random.Generator, start: int, n: int) -> pl.DataFrame:
-    q_start, q_end, q_prec = _date_group(rng, n, date(2014, 10, 1), 1188, [0.6, 0.2, 0.05, 0.05, 0.1],
-                                         present=rng.random(n) < 0.8)
-    events = plan.rows["events"]
-    # quotes cite the second half of the events, so seeded defects in the first rows break no reference
-    event_ids = _refs(plan, "events", rng.integers(events // 2, events, n))
-    event_ids = _sometimes(event_ids, rng.random(n) < 0.8)
+    group = _date_group(rng, n, date(2014, 10, 1), 1188, [0.6, 0.2, 0.05, 0.05, 0.1], span_share=0,
+                        present=rng.random(n) < 0.8)
+    # quotes cite events clear of the seeded and bad-cell rows (so no defect breaks a reference), and rest on the
+    # source of the event they cite (X10)
+    linked, sources = _linked_events(plan, rng, n)
     return pl.DataFrame({
         "quote_id": _ids(plan, "quotes", start, n), "text": _pick(rng, QUOTES, n),
         "kind": _pick(rng, ["statement", "fragment"], n), "speaker": _pick(rng, SPEAKERS, n),
-        "speaker_role": _pick(rng, ROLES, n), "date_start": q_start, "date_end": q_end, "date_precision": q_prec,
-        "event_id": event_ids, "source_id": _refs(plan, "sources", rng.integers(0, plan.rows["sources"], n)),
+        "speaker_role": _pick(rng, ROLES, n), **_group_columns("date", group),
+        "event_id": _sometimes(_refs(plan, "events", linked), rng.random(n) < 0.8), "source_id": sources,
         "evidence": _pick(rng, EVIDENCE, n), "notes": _notes(rng, n),
     })
 
@@ -362,8 +440,10 @@ class Defect:
     expect: tuple  # ((rule, field), ...); provenance rules (P..) are expected only with --archive
 
 
-BASELINE = {"date_start": "2016-06-10", "date_end": None, "date_precision": "day", "status": "occurred",
-            "source_id": "src-0000"}
+DAY = {"date_start": "2016-06-10", "date_end": None, "date_precision": "day", "date_edtf": "2016-06-10",
+       "date_earliest": "2016-06-10", "date_latest": "2016-06-10"}
+BASELINE = {**DAY, "date_kind": "single", "status": "occurred", "source_id": "src-0000", "same_as": None}
+LATE = {"date_start": "2031-01-01", "date_edtf": "2031-01-01", "date_earliest": "2031-01-01", "date_latest": "2031-01-01"}
 
 
 def seeded_defects(plan: Plan) -> list[Defect]:
@@ -379,16 +459,24 @@ def seeded_defects(plan: Plan) -> list[Defect]:
         ({"summary": "Canada " + "x" * 300}, (("F07", "summary"),)),
         ({"event_id": None}, (("F08", "event_id"),)),
         ({"source_id": "src-9999"}, (("F09", "source_id"),)),
-        ({"date_end": "2016-06-09"}, (("X01", "date_end"),)),
-        ({"date_precision": "month"}, (("X02", "date_start"),)),
-        ({"date_precision": "range"}, (("X02", "date_end"),)),
-        ({"place": "Mosul "}, (("X05", "place"),)),
+        ({"date_end": "2016-06-09"}, (("X01", "date_end"), ("X09", "date_end"))),
+        ({"date_precision": "month"}, (("X02", "date_start"), ("X09", "date_precision"))),
+        ({"date_precision": "range", "date_end": "2016-06-10"},
+         (("X02", "date_end"), ("X09", "date_precision"), ("X09", "date_end"))),
+        ({"place": "Mosul "}, (("X05", "place"), ("F04", "place"))),
         ({"summary": "=HYPERLINK(\"http://x\")"}, (("X06", "summary"),)),
-        ({"actor": "@canada"}, (("X06", "actor"),)),
-        ({"date_start": "2031-01-01"}, (("X07", "date_start"),)),
+        ({"notes": "@canada"}, (("X06", "notes"),)),
+        (LATE, (("X07", "date_start"),)),
+        ({"same_as": "<its own ID>"}, (("X08", "same_as"),)),
+        ({"date_edtf": "2016-06-31"}, (("X09", "date_edtf"),)),
+        ({"notes": "From the public record."}, (("X11", "notes"),)),
+        ({"summary": EVIDENCE[9]}, (("P05", "summary"),)),
     ]
     defects = [Defect("events", 3 + 4 * i, {**BASELINE, "evidence": EVIDENCE[0], **cells}, expect)
                for i, (cells, expect) in enumerate(ev)]
+    for d in defects:
+        if d.cells.get("same_as") == "<its own ID>":
+            d.cells["same_as"] = plan.ident("events", d.index)
     # a duplicated primary key is reported on both rows that hold it
     dup_index = 3 + 4 * len(ev)
     defects.append(Defect("events", dup_index, {"event_id": plan.ident("events", dup_index - 1)},
@@ -396,14 +484,16 @@ def seeded_defects(plan: Plan) -> list[Defect]:
     defects.append(Defect("events", dup_index - 1, {}, (("F08", "event_id"),)))
     defects.append(Defect("events", dup_index + 4, {**BASELINE, "evidence": "a sentence no article contains"},
                           (("P04", "evidence"),)))
-    qbase = {**BASELINE, "date_start": "2016-06-10"}
-    qbase.pop("status")
+    qbase = {**DAY, "source_id": "src-0000", "event_id": None}
     defects += [
-        Defect("quotes", 2, {**qbase, "date_precision": None}, (("X02", "date_precision"),)),
+        Defect("quotes", 2, {**qbase, "date_precision": None}, (("X02", "date_precision"), ("X09", "date_precision"))),
         Defect("quotes", 5, {**qbase, "event_id": missing_event}, (("F09", "event_id"),)),
         Defect("quotes", 7, {**qbase, "event_id": "EV-1"}, (("X04", "event_id"), ("F09", "event_id"))),
-        Defect("quotes", 9, {**qbase, "date_start": "2030-05-05"}, (("X07", "date_start"),)),
+        Defect("quotes", 9, {**qbase, **LATE}, (("X07", "date_start"),)),
         Defect("quotes", 11, {**qbase, "text": "Reportedly, " + QUOTES[0]}, (("P03", "text"),)),
+        Defect("quotes", 13, {**qbase, "speaker": "Dan MacIssac"}, (("F04", "speaker"),)),
+        Defect("quotes", 15, {**qbase, "event_id": plan.ident("events", 100 + LINK_LAST)},
+               (("X10", "event_id"),)),
         Defect("assets", 1, {"asset_id": "AS-1"}, (("X04", "asset_id"),)),
         Defect("assets", 4, {"quantity": "two"}, (("F01", "quantity"),)),
         Defect("personnel_levels", 3, {"count": "5000"}, (("X03", "count"),)),
@@ -421,9 +511,13 @@ def bad_cell_defects(plan: Plan, count: int, seed: int) -> list[Defect]:
     if count > n:
         raise ValueError(f"{count} bad cells do not fit in {n} events rows")
     first = 200 if n > 200 + count else 0  # clear of the rows seeded_defects uses
-    rows = first + np.sort(np.random.default_rng(seed + 7).choice(n - first, count, replace=False))
+    candidates = np.arange(first, n)
+    candidates = candidates[candidates % LINK_EVERY != LINK_LAST]  # typed links name those rows: keep them intact
+    if count > len(candidates):
+        raise ValueError(f"{count} bad cells do not fit in {n} events rows")
+    rows = np.sort(np.random.default_rng(seed + 7).choice(candidates, count, replace=False))
     kinds = np.random.default_rng(seed + 8).choice(4, count, p=[0.4, 0.3, 0.2, 0.1])
-    spec = [({"category": "battle"}, (("F04", "category"),)), ({"place": "Mosul "}, (("X05", "place"),)),
+    spec = [({"category": "battle"}, (("F04", "category"),)), ({"place": "Mosul "}, (("X05", "place"), ("F04", "place"))),
             ({"amount_cad": "n/a"}, (("F01", "amount_cad"),)), ({"source_id": "src-9999"}, (("F09", "source_id"),))]
     return [Defect("events", int(r), spec[k][0], spec[k][1]) for r, k in zip(rows.tolist(), kinds.tolist(), strict=True)]
 
@@ -450,12 +544,16 @@ def _write_table(path: Path, table: str, plan: Plan, seed: int, defects: list[De
             by_index.setdefault(d.index, {}).update(d.cells)
     lines: dict[int, int] = {}
     extra_breaks = 0
+    schema = json.loads((REPO / "schemas" / f"{table}.schema.json").read_text(encoding="utf-8"))
+    header = [f["name"] for f in schema["fields"]]
     with open(path, "wb") as handle:
         for chunk, start in enumerate(range(0, n, CHUNK_ROWS)):
             size = min(CHUNK_ROWS, n - start)
             rng = np.random.default_rng([seed, TABLE_ORDER.index(table), chunk])
             frame = (sources_frame(plan, rng, start, size, shas) if table == "sources"
                      else BUILDERS[table](plan, rng, start, size))
+            frame = frame.select(pl.col(name) if name in frame.columns else pl.lit(None, dtype=pl.String).alias(name)
+                                 for name in header)  # the schema's order; fields not generated stay empty
             local = {i - start: cells for i, cells in by_index.items() if start <= i < start + size}
             if table == "sources":
                 for cells in local.values():
@@ -538,12 +636,20 @@ def generate_changed(source: Path, dest: Path, *, seed: int = 2024) -> dict:
         shutil.rmtree(dest)
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns("manifest.json", "events.csv"))
     rng = np.random.default_rng([seed, 99])
-    first_half = rng.permutation(n // 2)
+    events = pl.read_csv(source / "data" / "events.csv", infer_schema=False)
+    # only rows nothing names (by same_as or a typed link) may go or take a new ID, so the copy stays valid
+    named = set(events["same_as"].drop_nulls()) if "same_as" in events.columns else set()
+    for table, column in (("quotes", "event_id"), ("personnel_levels", "event_id"), ("assets", "arrival_event_id"),
+                          ("assets", "departure_event_id")):
+        other = pl.read_csv(source / "data" / f"{table}.csv", infer_schema=False)
+        if column in other.columns:
+            named |= set(other[column].drop_nulls())
+    free = np.flatnonzero(~events["event_id"].is_in(list(named)).to_numpy())
+    first_half = rng.permutation(free[free < n // 2])
     removed = np.sort(first_half[:counts["removed"]])
     rekeyed = np.sort(first_half[counts["removed"]:counts["removed"] + counts["rekeyed"]])
     rest = np.setdiff1d(np.arange(n), np.concatenate([removed, rekeyed]))
     changed = np.sort(rng.choice(rest, counts["changed"], replace=False))
-    events = pl.read_csv(source / "data" / "events.csv", infer_schema=False)
     new_ids = _ids(plan, "events", n, counts["rekeyed"])
     events = events.with_columns(
         events["event_id"].scatter(rekeyed, new_ids),
@@ -551,6 +657,7 @@ def generate_changed(source: Path, dest: Path, *, seed: int = 2024) -> dict:
     keep = np.ones(n, bool)
     keep[removed] = False
     added = events_frame(plan, np.random.default_rng([seed, 100]), n + counts["rekeyed"], counts["added"])
+    added = added.select(pl.col(name).cast(pl.String) for name in events.columns)
     with open(dest / "data" / "events.csv", "wb") as handle:
         pl.concat([events.filter(pl.Series(keep)), added]).write_csv(handle)
     manifest = {"generator_version": GENERATOR_VERSION, "changed_from": str(source), "source": base,

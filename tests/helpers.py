@@ -77,3 +77,24 @@ def get_cell(package: Path, resource: str, index: int, field: str) -> str:
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file's bytes under root, to prove a command wrote nothing."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def set_date(package: Path, resource: str, index: int, stem: str, edtf: str) -> int:
+    """Set a whole date group from its EDTF (start, end, precision, earliest, latest and, where the table has
+    one, a kind that fits), as the package's rules require; return the CSV line number."""
+    from opimpact.edtfdates import SPAN, read
+
+    reading = read(edtf)
+    assert reading.problem is None, reading.problem
+    header, _ = read_csv(package / "data" / f"{resource}.csv")
+    values = {"edtf": edtf, "start": reading.start, "end": reading.end, "precision": reading.precision,
+              "earliest": reading.earliest, "latest": reading.latest}
+    if f"{stem}_kind" in header:
+        kind = get_cell(package, resource, index, f"{stem}_kind")
+        values["kind"] = SPAN if reading.shape == SPAN else (kind if kind != SPAN else "single")
+        if resource == "personnel_levels" and values["kind"] == "single":
+            values["kind"] = "as_of"
+    for part, value in values.items():
+        if f"{stem}_{part}" in header:
+            set_cell(package, resource, index, f"{stem}_{part}", "" if value is None else str(value))
+    return index + 2

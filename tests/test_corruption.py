@@ -440,7 +440,8 @@ def test_dangling_foreign_key_in_every_foreign_key(package_copy):
             t_header, t_rows = read_csv(csv_path(package_copy, target))
             existing = {r[t_header.index(target_field)] for r in t_rows}
             used = {index for index, _ in changes}
-            index = next(i for i, r in enumerate(rows) if r[header.index(field)] and i not in used)
+            filled = [i for i, r in enumerate(rows) if r[header.index(field)]]
+            index = next((i for i in filled if i not in used), filled[0])  # a row of its own where there is one
             changes[(index, field)] = unused_id(existing)
         if changes:
             lines = set_cells(package_copy, resource, changes)

@@ -7,7 +7,8 @@ exactly when the oracle does. The oracle is:
 - direct checks, written here from the Table Schema and README rules, of what frictionless does not check or
   checks too loosely: lexical forms of integers, numbers and dates, NaN against a bound, whitespace at the
   ends of text (X05), formula-looking text (X06), NUL bytes, unclosed quotes, UTF-8, and an empty table.
-Cross-row rules (date precision and order, personnel ceilings, dates after publication) are not re-implemented.
+Cross-row rules (date precision and order, EDTF agreement, personnel ceilings, dates after publication, identity
+and typed links) are not re-implemented.
 Where a corruption could touch them, the oracle cannot decide "valid"; an invalid cell on its own is still
 decided.
 """
@@ -59,14 +60,18 @@ class Pristine:
 
 def cross_fields(schemas: dict[str, dict]) -> set[tuple[str, str]]:
     """Fields read by rules that span rows or fields, which this oracle does not re-implement."""
-    cross = {("personnel_levels", "count"), ("personnel_levels", "measure"), ("events", "status"),
-             ("events", "source_id"), ("quotes", "source_id")}
+    cross = {("personnel_levels", "count"), ("personnel_levels", "measure"), ("events", "status")}
     for resource, schema in schemas.items():
         names = {f["name"] for f in schema["fields"]}
         for name in names:
             stem = name.removesuffix("_precision")
-            if name.endswith("_precision") and f"{stem}_start" in names:
-                cross |= {(resource, f"{stem}_start"), (resource, f"{stem}_end"), (resource, name)}
+            if name.endswith("_precision") and f"{stem}_start" in names:  # X01-X03, X07-X09: the whole group
+                cross |= {(resource, n) for n in names if n.startswith(f"{stem}_")}
+        # X08 and X10: identity and typed links, the keys they name and the sources they compare
+        for fk in schema.get("foreignKeys", []):
+            cross |= {(resource, f) for f in ([fk["fields"]] if isinstance(fk["fields"], str) else fk["fields"])}
+        cross |= {(resource, n) for n in names if n == "source_id"}
+        cross |= {(resource, n) for n in (schema.get("primaryKey") or [])}
     return cross
 
 

@@ -194,6 +194,23 @@ def test_pandera_on_every_row_reports_what_the_screened_run_reports(package_copy
     assert screened[1]["error_count"] >= len(SEEDED)
 
 
+def test_identity_links_are_checked_over_the_whole_table_when_it_is_read_in_batches(package_copy, monkeypatch):
+    """A table that names its own rows (same_as) is read in batches like any other; its self-references are
+    checked once over the whole table's kept columns, so a link to a row of another batch is judged right."""
+    from opimpact import validate
+
+    header, rows = read_csv(package_copy / "data" / "events.csv")
+    chain = next(i for i, r in enumerate(rows) if r[header.index("same_as")])  # names a canonical row
+    set_cell(package_copy, "events", len(rows) - 1, "same_as", rows[chain][0])  # the last names a twin: X08
+    set_cell(package_copy, "events", 0, "same_as", "ev-0999")  # dangling: F09
+    whole = report_of(package_copy)
+    monkeypatch.setattr(validate, "BATCH_BYTES", 4096)
+    batched = report_of(package_copy)
+    assert batched == whole
+    assert ("events", len(rows) + 1, "same_as") in places(whole[1], "X08")
+    assert ("events", 2, "same_as") in places(whole[1], "F09")
+
+
 # --- the screen and pandera agree on generated frames -------------------------------------------
 
 SCHEMA = {"fields": [{"name": "k", "type": "string", "constraints": {"enum": ["a", "b"]}},

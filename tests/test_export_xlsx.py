@@ -72,17 +72,27 @@ def test_no_formula_cells_even_for_formula_like_text(sample_package: Path, tmp_p
     book = openpyxl.load_workbook(out)
     formulas = [f"{s.title}!{c.coordinate}" for s in book for row in s.iter_rows() for c in row if c.data_type == "f"]
     assert formulas == []
-    assert book["events"]["N2"].value == "=HYPERLINK(\"http://x\")"
-    assert book["events"]["N3"].value == "+1"
+    notes = column_of(sample_package, "events", "notes")
+    assert book["events"][f"{notes}2"].value == "=HYPERLINK(\"http://x\")"
+    assert book["events"][f"{notes}3"].value == "+1"
 
 
 def test_text_that_looks_like_a_number_stays_text(sample_package: Path, tmp_path: Path) -> None:
     out = tmp_path / "op.xlsx"
     write_workbook(sample_package, out)
     sheet = openpyxl.load_workbook(out)["personnel_levels"]
-    notes = [c.value for c in sheet["M"]]
+    notes = [c.value for c in sheet[column_of(sample_package, "personnel_levels", "notes")]]
     assert "0042" in notes
-    assert "NA" in [c.value for c in openpyxl.load_workbook(out)["events"]["N"]]
+    events_notes = column_of(sample_package, "events", "notes")
+    assert "NA" in [c.value for c in openpyxl.load_workbook(out)["events"][events_notes]]
+
+
+def column_of(package: Path, name: str, field: str) -> str:
+    """The spreadsheet column letter of a field (the sheet's columns follow the schema)."""
+    from openpyxl.utils import get_column_letter
+
+    names = [f["name"] for f in schema_of(package, name)["fields"]]
+    return get_column_letter(names.index(field) + 1)
 
 
 def test_accents_dashes_and_curly_quotes_survive(sample_package: Path, tmp_path: Path) -> None:

@@ -196,23 +196,32 @@ def test_codebook_check_out_fifo_refused(pkg: Path) -> None:
 
 # ================================================================ values a format cannot hold: exact or refused
 
+def set_day(pkg: Path, index: int, day: str) -> None:
+    """Date a personnel figure to one day, every column of its date group agreeing (X09)."""
+    for field, value in (("date_start", day), ("date_end", ""), ("date_precision", "day"), ("date_kind", "as_of"),
+                         ("date_edtf", day), ("date_earliest", day), ("date_latest", day)):
+        set_cell(pkg, "personnel_levels", index, field, value)
+
+
 def test_xlsx_values_excel_would_change_are_written_as_text(pkg: Path) -> None:
     drop_limits(pkg, "events", "amount_cad")
     header, rows = read_csv(pkg / "data" / "events.csv")
     column = header.index("amount_cad")
-    for row, value in zip(rows, ["NaN", "INF", "0.30000000000000004", "371500000.5"], strict=True):
+    amounts = ["NaN", "INF", "0.30000000000000004", "371500000.5"]
+    for row, value in zip(rows[:len(amounts)], amounts, strict=True):
         row[column] = value
     write_csv(pkg / "data" / "events.csv", header, rows)
     set_cell(pkg, "personnel_levels", 0, "count", "9007199254740993")  # 2^53 + 1
-    set_cell(pkg, "personnel_levels", 1, "date_start", "0001-01-01")
-    set_cell(pkg, "personnel_levels", 1, "date_precision", "day")
+    set_day(pkg, 0, "0001-01-01")
     attempt(pkg, ["export", "xlsx", ".", "--out", "x.xlsx"], 0, outputs=["x.xlsx"])
     book = openpyxl.load_workbook(pkg / "x.xlsx")
-    amounts = [r[column] for r in book["events"].iter_rows(min_row=2, values_only=True)]
-    assert amounts == ["NaN", "INF", "0.30000000000000004", 371500000.5]
+    written = [r[column] for r in book["events"].iter_rows(min_row=2, values_only=True)]
+    assert written[:4] == ["NaN", "INF", "0.30000000000000004", 371500000.5]
+    fields = read_csv(pkg / "data" / "personnel_levels.csv")[0]
+    count, start = fields.index("count"), fields.index("date_start")
     people = list(book["personnel_levels"].iter_rows(min_row=2, values_only=True))
-    assert people[0][4] == "9007199254740993" and people[1][1] == "0001-01-01"
-    assert people[2][4] == 600 and isinstance(people[2][1], dt.datetime)  # ordinary values stay typed
+    assert people[0][count] == "9007199254740993" and people[0][start] == "0001-01-01"
+    assert people[2][count] == 600 and isinstance(people[2][start], dt.datetime)  # ordinary values stay typed
 
 
 def test_sqlite_values_are_stored_exactly(pkg: Path) -> None:
@@ -220,14 +229,13 @@ def test_sqlite_values_are_stored_exactly(pkg: Path) -> None:
     set_cell(pkg, "events", 0, "amount_cad", "NaN")
     set_cell(pkg, "events", 1, "amount_cad", "-INF")
     set_cell(pkg, "personnel_levels", 0, "count", str(2**63 - 1))
-    set_cell(pkg, "personnel_levels", 1, "date_start", "0001-01-01")
-    set_cell(pkg, "personnel_levels", 1, "date_precision", "day")
+    set_day(pkg, 0, "0001-01-01")
     attempt(pkg, ["export", "sqlite", ".", "--out", "x.sqlite"], 0, outputs=["x.sqlite", "x.metadata.json"])
     con = sqlite3.connect(pkg / "x.sqlite")
     try:
         amounts = [r[0] for r in con.execute('SELECT amount_cad FROM events ORDER BY event_id')]
         counts = dict(con.execute("SELECT personnel_id, count FROM personnel_levels"))
-        day = con.execute("SELECT date_start FROM personnel_levels WHERE personnel_id = 'pl-0002'").fetchone()[0]
+        day = con.execute("SELECT date_start FROM personnel_levels WHERE personnel_id = 'pl-0001'").fetchone()[0]
     finally:
         con.close()
     assert amounts[0] == "NaN" and amounts[1] == float("-inf")  # SQLite would have stored NaN as NULL
@@ -248,11 +256,18 @@ def test_integer_beyond_int64_is_refused_by_validation(pkg: Path) -> None:
 
 # ================================================================ dates at the edges of the calendar
 
-@pytest.mark.parametrize("day,precision", [("0001-01-01", "day"), ("9999-12-31", "day"), ("9999-12-01", "month"),
-                                           ("9999-01-01", "year"), ("9999-12-01", "season")])
-def test_plot_and_validate_draw_any_date_a_schema_allows(pkg: Path, day: str, precision: str) -> None:
-    set_cell(pkg, "personnel_levels", 0, "date_start", day)
-    set_cell(pkg, "personnel_levels", 0, "date_precision", precision)
+# day, precision, EDTF, latest possible day (a winter of 9999 would end in the year 10000: no date can say so)
+CALENDAR_EDGES = [("0001-01-01", "day", "0001-01-01", "0001-01-01"), ("9999-12-31", "day", "9999-12-31", "9999-12-31"),
+                  ("9999-12-01", "month", "9999-12", "9999-12-31"), ("9999-01-01", "year", "9999", "9999-12-31"),
+                  ("9999-09-01", "season", "9999-23", "9999-11-30")]
+
+
+@pytest.mark.parametrize("day,precision,edtf,latest", CALENDAR_EDGES)
+def test_plot_and_validate_draw_any_date_a_schema_allows(pkg: Path, day: str, precision: str, edtf: str,
+                                                          latest: str) -> None:
+    for field, value in (("date_start", day), ("date_end", ""), ("date_precision", precision), ("date_kind", "as_of"),
+                         ("date_edtf", edtf), ("date_earliest", day), ("date_latest", latest)):
+        set_cell(pkg, "personnel_levels", 0, field, value)
     attempt(pkg, ["validate", "."], 0, "valid")
     attempt(pkg, ["plot", ".", "--out", "t.svg"], 0, outputs=["t.svg"])
 

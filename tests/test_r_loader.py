@@ -62,11 +62,11 @@ def test_r_loader_agrees_with_python(any_package: Path) -> None:
 def test_r_loader_reads_na_as_text(sample_package: Path) -> None:
     done = run_loader(sample_package)
     assert done.returncode == 0, done.stderr
-    # events.notes: two empty cells are missing; "NA" is text (readr's default na would make it a third)
+    # events.notes: the empty cells are missing; "NA" is text (readr's default na would make it one more)
     header, rows = read_csv(sample_package / "data" / "events.csv")
     notes = [row[header.index("notes")] for row in rows]
-    assert "NA" in notes and notes.count("") == 2
-    assert json.loads(done.stdout)["events"]["missing"]["notes"] == 2
+    assert "NA" in notes and notes.count("") >= 2
+    assert json.loads(done.stdout)["events"]["missing"]["notes"] == notes.count("")
 
 
 @pytest.mark.parametrize(("table", "field", "value", "message"), [

@@ -222,7 +222,7 @@ def test_bump_policy_refuses_a_too_small_bump(released: Path, change, too_small:
 
 
 def test_a_corrected_value_needs_a_patch_and_is_logged(released: Path) -> None:
-    set_cell(released, "events", 0, "place", "Qayyarah")
+    set_cell(released, "events", 0, "place", "Mosul")
     before = (released / "CHANGELOG.md").read_text()
     result = release_cli(released, "1.0.1")
     assert result.exit_code == 0, result.output
@@ -236,7 +236,7 @@ def test_a_corrected_value_needs_a_patch_and_is_logged(released: Path) -> None:
 
 
 def test_a_handwritten_data_changes_section_is_kept(released: Path) -> None:
-    set_cell(released, "events", 0, "place", "Qayyarah")
+    set_cell(released, "events", 0, "place", "Mosul")
     text = (released / "CHANGELOG.md").read_text().replace(
         "- Release 1.0.1.\n", "- Release 1.0.1.\n\n### Data changes\n\nWritten by hand.\n")
     (released / "CHANGELOG.md").write_text(text)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from opimpact.cli import cli
 from opimpact.registry import get_rule, render_rules
 
-from helpers import get_cell, read_csv, set_cell, write_csv
+from helpers import get_cell, read_csv, set_cell, set_date, write_csv
 
 
 def run(package: Path, *args: str):
@@ -297,13 +297,123 @@ def test_x07_quote_after_publication(package_copy):
 
 
 def test_x07_planned_events_may_be_later(package_copy):
-    index = row_where(package_copy, "events", lambda r: r["status"] != "planned")
-    set_cell(package_copy, "events", index, "date_precision", "day")
-    set_cell(package_copy, "events", index, "date_end", "")
-    row = set_cell(package_copy, "events", index, "date_start", "2031-01-01")
+    linked = identity_linked(package_copy, "events")
+    index = row_where(package_copy, "events", lambda r: r["status"] != "planned" and r["event_id"] not in linked)
+    row = set_date(package_copy, "events", index, "date", "2031-01-01")
     expect(package_copy, "X07", "events", row, "date_start")
     set_cell(package_copy, "events", index, "status", "planned")
     assert run(package_copy).exit_code == 0
+
+
+def identity_linked(package: Path, resource: str) -> set[str]:
+    """IDs of the rows of a table that take part in an identity link (naming a row, or named by one)."""
+    header, rows = read_csv(package / "data" / f"{resource}.csv")
+    link = header.index("same_as")
+    return {r[0] for r in rows if r[link]} | {r[link] for r in rows if r[link]}
+
+
+def test_x08_same_as_names_itself(package_copy):
+    index = row_where(package_copy, "assets", lambda r: not r["same_as"])
+    row = set_cell(package_copy, "assets", index, "same_as", get_cell(package_copy, "assets", index, "asset_id"))
+    expect(package_copy, "X08", "assets", row, "same_as")
+
+
+def test_x08_same_as_chain(package_copy):
+    """A row naming a row that itself names another: the link must go to the canonical row."""
+    index = row_where(package_copy, "events", lambda r: bool(r["same_as"]))
+    twin = get_cell(package_copy, "events", index, "event_id")
+    other = row_where(package_copy, "events", lambda r: not r["same_as"] and r["event_id"] not in
+                      identity_linked(package_copy, "events"))
+    row = set_cell(package_copy, "events", other, "same_as", twin)
+    expect(package_copy, "X08", "events", row, "same_as")
+
+
+def test_x08_same_as_dates_must_overlap(package_copy):
+    index = row_where(package_copy, "personnel_levels", lambda r: bool(r["same_as"]))
+    row = set_date(package_copy, "personnel_levels", index, "date", "2015")
+    expect(package_copy, "X08", "personnel_levels", row, "same_as")
+
+
+def test_x08_open_dates_overlap_everything(package_copy):
+    index = row_where(package_copy, "events", lambda r: bool(r["same_as"]))
+    set_date(package_copy, "events", index, "date", "[..2018-12-31]")
+    result = run(package_copy, "--format", "json")
+    assert "X08" not in json.loads(result.output)["counts_by_rule"], result.output
+
+
+def test_f09_same_as_dangling(package_copy):
+    index = row_where(package_copy, "assets", lambda r: not r["same_as"])
+    row = set_cell(package_copy, "assets", index, "same_as", "as-9999")
+    expect(package_copy, "F09", "assets", row, "same_as")
+
+
+@pytest.mark.parametrize("edtf", ["2017-02-30", "not a date", "2017/2016", "[2017-06-01..2017-05-01]", "2017-13"])
+def test_x09_unusable_edtf(package_copy, edtf):
+    row = set_cell(package_copy, "events", 0, "date_edtf", edtf)
+    expect(package_copy, "X09", "events", row, "date_edtf")
+
+
+def test_x09_valid_edtf_in_a_form_not_used(package_copy):
+    """'2017?' is EDTF (an uncertain year), but the package writes uncertainty as a range."""
+    row = set_cell(package_copy, "quotes", row_where(package_copy, "quotes", lambda r: bool(r["date_edtf"])),
+                   "date_edtf", "2017?")
+    result = run(package_copy, "--format", "json")
+    found = [e for e in json.loads(result.output)["errors"] if e["rule"] == "X09" and e["row"] == row]
+    assert found and "valid EDTF, but not a form" in found[0]["message"], result.output
+
+
+@pytest.mark.parametrize("field,value", [("date_latest", "2099-12-31"), ("date_earliest", ""),
+                                          ("date_precision", "day"), ("date_end", "2099-01-01")])
+def test_x09_column_disagrees_with_edtf(package_copy, field, value):
+    index = row_where(package_copy, "personnel_levels", lambda r: r["date_precision"] not in ("day", ""))
+    row = set_cell(package_copy, "personnel_levels", index, field, value)
+    expect(package_copy, "X09", "personnel_levels", row, field)
+
+
+def test_x09_kind_must_match_the_shape(package_copy):
+    index = row_where(package_copy, "events", lambda r: r["date_kind"] == "span")
+    row = set_cell(package_copy, "events", index, "date_kind", "single")
+    expect(package_copy, "X09", "events", row, "date_kind")
+
+
+def test_x09_no_interval_where_the_group_holds_single_dates(package_copy):
+    index = row_where(package_copy, "quotes", lambda r: bool(r["date_edtf"]))
+    row = set_date(package_copy, "quotes", index, "date", "2016/2017")
+    expect(package_copy, "X09", "quotes", row, "date_edtf")
+
+
+def test_x09_dates_without_edtf(package_copy):
+    index = row_where(package_copy, "assets", lambda r: not r["departed_edtf"])
+    row = set_cell(package_copy, "assets", index, "departed_latest", "2017-01-01")
+    expect(package_copy, "X09", "assets", row, "departed_latest")
+
+
+def test_x09_status_needed_with_a_date(package_copy):
+    index = row_where(package_copy, "assets", lambda r: bool(r["arrived_edtf"]))
+    row = set_cell(package_copy, "assets", index, "arrived_status", "")
+    expect(package_copy, "X09", "assets", row, "arrived_status")
+
+
+def test_x10_typed_link_to_another_source(package_copy):
+    index = row_where(package_copy, "quotes", lambda r: bool(r["event_id"]))
+    source = get_cell(package_copy, "quotes", index, "source_id")
+    header, rows = read_csv(package_copy / "data" / "events.csv")
+    other = next(r[0] for r in rows if r[header.index("source_id")] != source)
+    row = set_cell(package_copy, "quotes", index, "event_id", other)
+    expect(package_copy, "X10", "quotes", row, "event_id")
+
+
+def test_f04_speaker_outside_the_vocabulary(package_copy):
+    index = row_where(package_copy, "quotes", lambda r: r["speaker"] == "Daniel MacIsaac")
+    row = set_cell(package_copy, "quotes", index, "speaker", "Dan MacIssac")
+    expect(package_copy, "F04", "quotes", row, "speaker")
+
+
+@pytest.mark.parametrize("note", ["From the public record: the strikes began in 2014.",
+                                  "public record, not in the text: lower case is not the flag."])
+def test_x11_public_record_without_the_flag(package_copy, note):
+    row = set_cell(package_copy, "assets", 0, "notes", note)
+    expect(package_copy, "X11", "assets", row, "notes")
 
 
 # --- layer 5: provenance ---------------------------------------------------------------------
@@ -338,6 +448,39 @@ def test_p03_quote_not_verbatim(package_copy, archive):
 def test_p04_evidence_not_verbatim(package_copy, archive):
     row = set_cell(package_copy, "personnel_levels", 0, "evidence", "a sentence no article contains")
     expect(package_copy, "P04", "personnel_levels", row, "evidence", "--archive", str(archive))
+
+
+COPIED = "Canada suspended its training of both Iraqi and Kurdish forces after fighting broke out"
+
+
+@pytest.mark.parametrize("resource,field", [("events", "summary"), ("events", "notes"), ("assets", "role"),
+                                            ("personnel_levels", "scope"), ("sources", "notes")])
+def test_p05_copied_words(package_copy, archive, resource, field):
+    index = row_where(package_copy, resource, lambda r: r["source_id"] == "src-0001")
+    row = set_cell(package_copy, resource, index, field, "In short: " + COPIED.lower().replace("iraqi", "Iraqi,"))
+    expect(package_copy, "P05", resource, row, field, "--archive", str(archive))
+
+
+@pytest.mark.parametrize("quoted", [f"'{COPIED}'", f'"{COPIED}"', f"“{COPIED}”", f"the article's '{COPIED}'"])
+def test_p05_quoted_words_are_allowed(package_copy, archive, quoted):
+    index = row_where(package_copy, "events", lambda r: r["source_id"] == "src-0001")
+    set_cell(package_copy, "events", index, "notes", f"The text says {quoted}.")
+    result = run(package_copy, "--archive", str(archive))
+    assert result.exit_code == 0, result.output
+
+
+def test_p05_runs_do_not_cross_a_quotation(package_copy, archive):
+    """Seven copied words, a quotation, then the next words of the article: no run of eight is copied."""
+    words = COPIED.split()
+    index = row_where(package_copy, "events", lambda r: r["source_id"] == "src-0001")
+    set_cell(package_copy, "events", index, "notes", " ".join(words[:7]) + " 'x' " + " ".join(words[7:]))
+    assert run(package_copy, "--archive", str(archive)).exit_code == 0
+
+
+def test_p05_needs_the_archive(package_copy):
+    index = row_where(package_copy, "events", lambda r: r["source_id"] == "src-0001")
+    set_cell(package_copy, "events", index, "summary", COPIED)
+    assert run(package_copy).exit_code == 0
 
 
 def test_p04_line_breaks_and_spaces_are_folded(package_copy, archive):

@@ -21,6 +21,15 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month, min(day.day, last_day))
 
 
+def period_end(first: dt.date, months: int) -> dt.date:
+    """The last day of the period of `months` months that begins on `first`; a period that would run past
+    9999-12-31 ends with the calendar."""
+    try:
+        return add_months(first, months) - dt.timedelta(days=1)
+    except OverflowError:
+        return dt.date.max
+
+
 def latest_possible(start: dt.date | None, end: dt.date | None, precision: str | None) -> dt.date | None:
     """The last day a date group can mean: its end (or start) extended to the end of its precision's period.
 
@@ -33,7 +42,4 @@ def latest_possible(start: dt.date | None, end: dt.date | None, precision: str |
     months = PERIOD_MONTHS.get(precision or "day")
     if precision == "range" or months is None:
         return base
-    try:
-        return add_months(base, months) - dt.timedelta(days=1)
-    except OverflowError:  # the period runs past 9999-12-31: it ends with the calendar
-        return dt.date.max
+    return period_end(base, months)

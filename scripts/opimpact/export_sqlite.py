@@ -142,6 +142,7 @@ def _build(loaded: LoadedPackage, path: Path) -> None:
         con.execute("PRAGMA journal_mode = DELETE")
         con.execute("PRAGMA foreign_keys = ON")
         con.execute("BEGIN")
+        con.execute("PRAGMA defer_foreign_keys = ON")  # identity links (same_as) may name a later row of the table
         for name in dependency_order(loaded):
             for statement in create_statements(name, loaded.schema(name)):
                 con.execute(statement)

@@ -1,10 +1,12 @@
 """The timeline picture: personnel figures, the periods assets were present, and events, over one time axis.
 
-Every dated mark shows how precise its date is: the marker shape names the precision and a horizontal bar
-spans the whole period the precision allows (a month, a season, a year, or a range). Output is
-deterministic: Agg backend, matplotlib's default style, fixed size and DPI, and no dates or software
-versions in the file's metadata. Text from the package is drawn as it is written: never read as mathtext
-('$'), with invisible and control characters shown as escapes. Any date from 0001-01-01 to 9999-12-31 can be drawn.
+Every dated mark shows how precise its date is: the marker shape names the precision and a pale bar spans
+the whole period the date may fall in (a month, a season, a year, or a range), from the group's earliest to
+its latest possible day. A span of activity (kind `span`) is a solid bar instead; a side that is unknown or
+open (an empty earliest or latest day) runs dotted to the edge of the picture. Output is deterministic: Agg
+backend, matplotlib's default style, fixed size and DPI, and no dates or software versions in the file's
+metadata. Text from the package is drawn as it is written: never read as mathtext ('$'), with invisible and
+control characters shown as escapes. Any date from 0001-01-01 to 9999-12-31 can be drawn.
 """
 
 from __future__ import annotations
@@ -46,19 +48,36 @@ LEGEND_ABOVE_RIGHT = {"loc": "lower right", "bbox_to_anchor": (1.0, 1.0), "fonts
 
 @dataclass(frozen=True)
 class Dated:
-    """One date group: where the mark goes (start), how far it may reach (latest) and its precision."""
+    """One date group: its earliest and latest possible day (None where unknown or open), its precision, and
+    whether it is a span of activity rather than one date."""
 
-    start: dt.date
-    latest: dt.date
+    earliest: dt.date | None
+    latest_day: dt.date | None
     precision: str
+    span: bool = False
+
+    @property
+    def start(self) -> dt.date:
+        """Where the mark goes: the first possible day, or the last where the start is unknown or open."""
+        return self.earliest or self.latest_day
+
+    @property
+    def latest(self) -> dt.date:
+        return self.latest_day or self.start
 
     @classmethod
     def of(cls, row: dict, stem: str) -> Dated | None:
+        precision = row.get(f"{stem}_precision") or "day"
+        span = row.get(f"{stem}_kind") == "span"
+        if f"{stem}_earliest" in row and f"{stem}_latest" in row:  # the columns a validated package carries
+            earliest, latest = row.get(f"{stem}_earliest"), row.get(f"{stem}_latest")
+            if earliest is None and latest is None:
+                return None
+            return cls(earliest, latest, precision, span)
         start = row.get(f"{stem}_start")
         if start is None:
             return None
-        precision = row.get(f"{stem}_precision") or "day"
-        return cls(start, latest_possible(start, row.get(f"{stem}_end"), precision), precision)
+        return cls(start, latest_possible(start, row.get(f"{stem}_end"), precision), precision, span)
 
 
 def plot_timeline(package: Package | LoadedPackage | str | os.PathLike, out_path: str | os.PathLike,
@@ -122,9 +141,10 @@ def build_figure(loaded: LoadedPackage):
         high = max((s.latest for s in spans), default=low)
         margin = max(dt.timedelta(days=30), (high - low) * 0.03)
         left, right = _shifted(low, -margin), _shifted(high, margin)
-        _personnel_panel(axes[0], personnel, right, (left, right))
-        _assets_panel(axes[1], assets, right)
-        _events_panel(axes[2], events)
+        edges = (left, right)
+        _personnel_panel(axes[0], personnel, edges)
+        _assets_panel(axes[1], assets, edges)
+        _events_panel(axes[2], events, edges)
         if spans:
             axes[2].set_xlim(left, right)
             _date_axis(axes[2])
@@ -162,10 +182,17 @@ def _date_axis(ax) -> None:
         a.set_axisbelow(True)
 
 
-def _span(ax, y: float, dated: Dated, colour: str, filled: bool = True, size: float = 7, linewidth: float = 4):
-    """A mark at the start date with a bar over the whole period the precision allows."""
+def _span(ax, y: float, dated: Dated, colour: str, edges: tuple[dt.date, dt.date], filled: bool = True,
+          size: float = 7, linewidth: float = 4):
+    """A mark at the first possible day with a bar over the whole period the date may fall in (solid for a span
+    of activity), and a dotted line to the edge of the picture from a side that is unknown or open."""
+    alpha = 0.8 if dated.span else UNCERTAIN_ALPHA
     if dated.latest > dated.start:
-        ax.hlines(y, dated.start, dated.latest, colors=colour, linewidth=linewidth, alpha=UNCERTAIN_ALPHA)
+        ax.hlines(y, dated.start, dated.latest, colors=colour, linewidth=linewidth, alpha=alpha)
+    if dated.earliest is None:
+        ax.hlines(y, edges[0], dated.start, colors=colour, linewidth=1.5, linestyles=":", alpha=0.8)
+    if dated.latest_day is None:
+        ax.hlines(y, dated.latest, edges[1], colors=colour, linewidth=1.5, linestyles=":", alpha=0.8)
     ax.plot([dated.start], [y], linestyle="none", marker=PRECISION_MARKERS.get(dated.precision, "o"),
             markersize=size, color=colour, markerfacecolor=colour if filled else "white", markeredgewidth=1.4)
 
@@ -213,12 +240,13 @@ def _label_offsets(notes: list[tuple[Dated, int, str, str]], lines: list[tuple[d
     return chosen
 
 
-def _personnel_panel(ax, rows: list[dict], edge: dt.date, xlim: tuple[dt.date, dt.date]) -> None:
+def _personnel_panel(ax, rows: list[dict], xlim: tuple[dt.date, dt.date]) -> None:
     ax.set_title("Personnel figures")
     ax.set_ylabel("personnel")
     lines: list[tuple[dt.date, dt.date, int]] = []  # the ceiling's dashed line, kept clear of labels
+    edge = xlim[1]
     ceilings = sorted(((Dated.of(r, "date"), r) for r in rows if r.get("measure") == "authorized_ceiling"
-                       and r.get("date_start")), key=lambda item: (item[0].start, item[1]["personnel_id"]))
+                       and Dated.of(r, "date")), key=lambda item: (item[0].start, item[1]["personnel_id"]))
     if ceilings:
         xs = [d.start for d, _ in ceilings]
         ys = [r["count"] for _, r in ceilings]
@@ -233,7 +261,7 @@ def _personnel_panel(ax, rows: list[dict], edge: dt.date, xlim: tuple[dt.date, d
         if dated is None or row.get("count") is None:
             continue
         label, colour = MEASURE_STYLE.get(row.get("measure"), (row.get("measure"), "0.3"))
-        _span(ax, row["count"], dated, colour)
+        _span(ax, row["count"], dated, colour, xlim)
         seen_labels.add(row.get("measure"))
         note = QUALIFIER_SIGN.get(row.get("qualifier"), "") + f"{row['count']:,}"
         if row.get("special_forces") == "only":
@@ -253,19 +281,20 @@ def _personnel_panel(ax, rows: list[dict], edge: dt.date, xlim: tuple[dt.date, d
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def _assets_panel(ax, rows: list[dict], edge: dt.date) -> None:
-    dated_rows = [r for r in rows if r.get("arrived_start")]
-    dated_rows.sort(key=lambda r: (r["arrived_start"], r.get("asset_id") or ""))
+def _assets_panel(ax, rows: list[dict], edges: tuple[dt.date, dt.date]) -> None:
+    edge = edges[1]
+    dated_rows = [r for r in rows if Dated.of(r, "arrived")]
+    dated_rows.sort(key=lambda r: (Dated.of(r, "arrived").start, r.get("asset_id") or ""))
     labels = []
     for y, row in enumerate(dated_rows):
         arrived = Dated.of(row, "arrived")
         departed = Dated.of(row, "departed")
         colour = CONTRIBUTION_COLOUR.get(row.get("contribution"), "0.4")
-        _span(ax, y, arrived, colour, linewidth=9)
+        _span(ax, y, arrived, colour, edges, linewidth=9)
         if departed is not None:
             if departed.start > arrived.latest:
                 ax.hlines(y, arrived.latest, departed.start, colors=colour, linewidth=9)
-            _span(ax, y, departed, colour, filled=False, linewidth=9)
+            _span(ax, y, departed, colour, edges, filled=row.get("departed_status") != "planned", linewidth=9)
         else:
             ax.hlines(y, arrived.latest, edge, colors=colour, linewidth=2, linestyles=":")
         quantity = f" ×{row['quantity']}" if row.get("quantity") else ""
@@ -277,13 +306,13 @@ def _assets_panel(ax, rows: list[dict], edge: dt.date) -> None:
     for contribution, colour in CONTRIBUTION_COLOUR.items():
         ax.plot([], [], linewidth=6, color=colour, label=contribution)
     ax.plot([], [], linewidth=2, linestyle=":", color="0.3", label="no end date in the text")
-    ax.plot([], [], linestyle="none", marker="o", markerfacecolor="white", color="0.3", label="departure or end")
+    ax.plot([], [], linestyle="none", marker="o", markerfacecolor="white", color="0.3", label="planned departure")
     ax.legend(**LEGEND_ABOVE_RIGHT)
     ax.spines[["top", "right"]].set_visible(False)
 
 
-def _events_panel(ax, rows: list[dict]) -> None:
-    ax.set_title("Events by category (hollow marks: planned)")
+def _events_panel(ax, rows: list[dict], edges: tuple[dt.date, dt.date]) -> None:
+    ax.set_title("Events by category (hollow marks: planned; solid bars: spans of activity)")
     categories = []
     for row in rows:
         if row.get("category") not in categories:
@@ -293,7 +322,7 @@ def _events_panel(ax, rows: list[dict]) -> None:
         dated = Dated.of(row, "date")
         if dated is None:
             continue
-        _span(ax, categories.index(row.get("category")), dated, "#333333",
+        _span(ax, categories.index(row.get("category")), dated, "#333333", edges,
               filled=STATUS_FILL.get(row.get("status"), True), size=6)
     ax.set_yticks(range(len(categories)), [_label(c).replace("_", " ") for c in categories], fontsize=8)
     ax.set_ylim(len(categories) - 0.5 if categories else 0.5, -0.5)
@@ -306,8 +335,11 @@ def _precision_legend(figure) -> None:
     handles = [Line2D([], [], linestyle="none", marker=m, color="0.2", markersize=7, label=p)
                for p, m in PRECISION_MARKERS.items()]
     handles.append(Line2D([], [], color="0.2", linewidth=4, alpha=UNCERTAIN_ALPHA, label="period the date may fall in"))
+    handles.append(Line2D([], [], color="0.2", linewidth=4, alpha=0.8, label="span of activity"))
+    handles.append(Line2D([], [], color="0.2", linewidth=1.5, linestyle=":", label="unknown or open side"))
     figure.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, fontsize=9,
-                  title="date precision (marker at the first possible day)", title_fontsize=9)
+                  title="date precision (marker at the first possible day, or the last where the start is unknown)",
+                  title_fontsize=9)
 
 
 def _save(figure, path: Path, suffix: str) -> None:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 LAYERS = ("descriptor", "structure", "field", "cross-field", "cross-table", "provenance")
 # Every module that declares rules, in the order its rules run.
-RULE_MODULES = ("package", "limits", "standard", "csvreader", "fieldtypes", "table_rules", "provenance")
+RULE_MODULES = ("package", "limits", "standard", "csvreader", "fieldtypes", "table_rules", "edtfdates", "links",
+                "provenance", "ownwords")
 
 _REGISTRY: dict[str, Rule] = {}
 
@@ -41,6 +42,12 @@ class RowCheck:
     value_wise: bool = False
     explain: Callable[[dict], str | None] | None = None
     scope: str = "batch"
+
+
+def shown(column: str) -> Callable[[dict], str]:
+    """An explain function that shows a context column's value, labelled by its name ("__ceiling" -> "ceiling")."""
+    label = column.strip("_").replace("_", " ")
+    return lambda row: f"{label}: {row[column]}"
 
 
 @dataclass(frozen=True)

@@ -186,13 +186,16 @@ def primary_key(table: TableInfo) -> Iterator[RowCheck]:
 def foreign_key(table: TableInfo) -> Iterator[RowCheck]:
     for number, fk in enumerate(table.foreign_keys):
         what = "this " + fk.reference_fields[0] if len(fk.fields) == 1 else "these " + key_text(fk.reference_fields)
-        yield RowCheck(fk.fields[0], pl.col(found_column(number)), f"no {fk.resource} row has {what}")
+        # a key into the table itself is checked once over the whole table, after its batches
+        yield RowCheck(fk.fields[0], pl.col(found_column(number)), f"no {fk.resource} row has {what}",
+                       scope="table" if fk.resource == table.name else "batch")
 
 
 def date_groups(schema: dict) -> list[str]:
-    """Stems of date groups: <stem>_start, optional <stem>_end, and <stem>_precision."""
-    names = {f["name"] for f in schema["fields"]}
-    return [n.removesuffix("_precision") for n in sorted(names)
+    """Stems of date groups, in schema order: <stem>_start, optional <stem>_end, and <stem>_precision (with,
+    in this package, <stem>_edtf, _earliest and _latest, and optionally _kind and _status)."""
+    names = [f["name"] for f in schema["fields"]]
+    return [n.removesuffix("_precision") for n in names
             if n.endswith("_precision") and n.removesuffix("_precision") + "_start" in names]
 
 
@@ -220,13 +223,15 @@ def date_order(table: TableInfo) -> Iterator[RowCheck]:
 
 @table_rule("X02", "date-precision", "cross-field",
             "A date agrees with its precision: month/year/season dates fall on the first day of the period, "
-            "'range' has an end date after its start, and a precision is given exactly when a date is.",
+            "'range' has an end date after its start (or only one of them, for on or after / on or before), and a "
+            "precision is given exactly when a date is.",
             "the date does not agree with its precision")
 def date_precision(table: TableInfo) -> Iterator[RowCheck]:
     for stem in date_groups(table.schema):
         start, prec = f"{stem}_start", f"{stem}_precision"
         s, p = pl.col(start), pl.col(prec)
-        yield RowCheck(prec, s.is_null() == p.is_null(), f"a precision is needed exactly when {start} is given")
+        dated = s.is_not_null() | pl.col(f"{stem}_end").is_not_null() if _has_end(table, stem) else s.is_not_null()
+        yield RowCheck(prec, dated == p.is_not_null(), f"a precision is needed exactly when {stem} has a date")
         yield RowCheck(start, s.is_null() | p.is_null() | _aligned(s, p),
                        f"at {prec} month, season or year, the date must be the first day of the period "
                        "(season: 03-01, 06-01, 09-01 or 12-01)")
@@ -236,9 +241,8 @@ def date_precision(table: TableInfo) -> Iterator[RowCheck]:
         e = pl.col(end)
         yield RowCheck(end, e.is_null() | p.is_null() | _aligned(e, p),
                        f"{end} must fall on the first day of its period at this precision")
-        yield RowCheck(end, (p != "range").fill_null(True) | (e.is_not_null() & (e > s).fill_null(False)),
+        yield RowCheck(end, (p != "range").fill_null(True) | s.is_null() | e.is_null() | (e > s).fill_null(False),
                        f"precision 'range' needs {end} after {start}")
-        yield RowCheck(start, e.is_null() | s.is_not_null(), f"{end} is given without {start}")
 
 
 @table_rule("X03", "personnel-ceiling", "cross-table",
@@ -294,3 +298,17 @@ def after_publication(table: TableInfo) -> Iterator[RowCheck]:
     if "status" in table.field_names():
         fine = fine | (pl.col("status") == "planned").fill_null(False)
     yield RowCheck("date_start", fine, explain=lambda row: f"published latest: {row[PUBLISHED_LATEST]}")
+
+
+PUBLIC_RECORD = "Public record, not in the text"
+
+
+@table_rule("X11", "public-record-flag", "cross-field",
+            f"A note that draws on the public record (outside knowledge) flags it with the exact words "
+            f"'{PUBLIC_RECORD}'.",
+            f"mentions the public record without the flag '{PUBLIC_RECORD}'")
+def public_record_flag(table: TableInfo) -> Iterator[RowCheck]:
+    if "notes" in table.field_names("string"):
+        notes = pl.col("notes")
+        yield RowCheck("notes", notes.is_null() | ~notes.str.contains("(?i)public record")
+                       | notes.str.contains(PUBLIC_RECORD, literal=True), value_wise=True)

@@ -18,7 +18,10 @@ from . import checking
 from .checking import BAD_ANY, ROW, bad_column
 from .csvreader import NeedsExactRead, RawTable, TableUnreadable, read_raw_table
 from .dates import latest_possible
+from .edtfdates import Readings, with_readings
 from .fieldtypes import cast_columns, cast_frame, type_findings
+from .links import SOURCE, identity_keys, window, with_identity, with_link_sources
+from .ownwords import own_words_fields, with_own_words
 from .package import DESCRIPTOR_NAME, Package, Resource, UnreadableInput, open_package
 from .provenance import read_archive_texts, verbatim_fields, with_archive_sha, with_verbatim
 from .readahead import ReadAhead
@@ -126,6 +129,9 @@ class Context:
     texts: dict[str, str] = field(default_factory=dict)  # folded archived texts by source_id
     published: pl.DataFrame | None = None  # each source's latest possible publication date
     keys: dict[tuple[str, tuple[str, ...]], pl.DataFrame] = field(default_factory=dict)  # referenced key values
+    owners: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)  # (table, key) -> key, source_id
+    readings: Readings = field(default_factory=Readings)  # EDTF strings read so far, shared by all tables
+    shingles: dict[str, frozenset[str]] = field(default_factory=dict)  # own words: each source's 8-word runs
 
 
 @dataclass
@@ -157,12 +163,8 @@ def _foreign_keys(resource: Resource) -> list[dict]:
     return [fk for fk in (resource.schema or {}).get("foreignKeys", []) if isinstance(fk, dict)]
 
 
-def _references_itself(resource: Resource) -> bool:
-    return any(fk.get("reference", {}).get("resource") == resource.name for fk in _foreign_keys(resource))
-
-
 def _read_whole(resource: Resource) -> bool:
-    return resource.name in WHOLE_TABLES or _references_itself(resource)
+    return resource.name in WHOLE_TABLES
 
 
 def _start_reading(resource: Resource) -> RawTable:
@@ -246,8 +248,6 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
     for frame in raw.batches if raw.batches is not None else [raw.frame]:
         typed, bad = cast_columns(frame, schema)
         if repeated is None:
-            if _references_itself(resource):  # read in one piece: its own keys are known now
-                _share_keys(package, name, typed, context)
             repeated = checking.repeated_columns(typed, resource.field_names)  # judged on the first batch
         for field_name, found, count in type_findings(frame, bad, schema, name, file, max_per_rule):
             groups.add((0, table.positions[field_name], 0), found, count)
@@ -261,7 +261,7 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
     keys = pl.concat(kept) if len(kept) > 1 else kept[0]
     whole_checks = [c for c in bound if c.check.scope == "table"]
     if whole_checks:
-        table.screen(_with_duplicates(keys, info), whole_checks)
+        table.screen(_with_own_references(_with_duplicates(keys, info), info), whole_checks)
         table.confirm()
     return TableRun(raw.findings, groups, rows, whole, keys)
 
@@ -277,11 +277,23 @@ def _with_bad_flags(typed: pl.DataFrame, bad: pl.DataFrame, typed_fields: frozen
 def _kept_fields(package: Package, name: str, info: TableInfo) -> list[str]:
     """The fields checked over the whole table: unique keys, and those other tables' foreign keys reference."""
     keep = {f for key in info.unique_keys for f in key}
+    for fk in info.foreign_keys:  # a table's references to itself are checked over its kept columns
+        if fk.resource == name:
+            keep.update(fk.fields + fk.reference_fields)
+    if identity_keys(info):
+        keep.update(f for f in window(info) if f)
     for other in package.resources.values():
         for fk in _foreign_keys(other):
             if fk.get("reference", {}).get("resource") == name:
                 keep.update(as_list(fk["reference"].get("fields")))
+                if other.name != name and _owned(info):  # X10 compares the linked row's source
+                    keep.add(SOURCE)
     return [f["name"] for f in info.fields if f["name"] in keep]
+
+
+def _owned(info: TableInfo) -> bool:
+    """Rows that rest on a source: the table has a source_id that is not its primary key."""
+    return SOURCE in info.field_names() and info.primary_key != [SOURCE] and len(info.primary_key) == 1
 
 
 def _with_duplicates(keys: pl.DataFrame, info: TableInfo) -> pl.DataFrame:
@@ -294,6 +306,16 @@ def _with_duplicates(keys: pl.DataFrame, info: TableInfo) -> pl.DataFrame:
         flags.append(pl.repeat(False, pl.len()).alias(duplicated_column(number)) if distinct == height
                      else values.is_duplicated().alias(duplicated_column(number)))
     return keys.with_columns(flags)
+
+
+def _with_own_references(keys: pl.DataFrame, info: TableInfo) -> pl.DataFrame:
+    """The context of a table's references to itself, over its whole kept columns: whether each foreign key into
+    the table is found (F09), and what each identity link names (X08)."""
+    for number, fk in enumerate(info.foreign_keys):
+        if fk.resource == info.name and set(fk.fields) | set(fk.reference_fields) <= set(keys.columns):
+            own = keys.select(fk.reference_fields).drop_nulls()
+            keys = keys.with_columns(_found(keys, fk, own).alias(found_column(number)))
+    return with_identity(keys, info)
 
 
 def _share_keys(package: Package, name: str, frame: pl.DataFrame, context: Context) -> None:
@@ -312,9 +334,13 @@ def _share(package: Package, name: str, run: TableRun, context: Context) -> None
     if run.rows is None:
         return  # a table that could not be read is reported itself; references to it are not all called dangling
     _share_keys(package, name, run.keys, context)
+    key = as_list(package.resources[name].schema.get("primaryKey"))
+    if len(key) == 1 and SOURCE in run.keys.columns and key != [SOURCE] and key[0] in run.keys.columns:
+        owners = run.keys.select(key[0], SOURCE).drop_nulls(key[0])
+        context.owners[(name, key[0])] = owners.unique(key[0], keep="first")  # once, not per linking batch
     if name == "sources" and run.typed is not None:
         context.published = _published_latest(run.typed)
-        if context.archive is not None:
+        if context.archive is not None and not context.texts:
             context.texts = read_archive_texts(run.typed, context.archive)
 
 
@@ -370,11 +396,18 @@ def _with_context(info: TableInfo, frame: pl.DataFrame, context: Context) -> pl.
             frame = frame.with_columns(pl.lit(None, dtype=pl.Date).alias(PUBLISHED_LATEST))
     if info.name == "personnel_levels":
         frame = _with_ceiling(frame)
+    frame = with_readings(frame, info, context.readings)
+    frame = with_link_sources(frame, info, context.owners)
     if info.archive and info.name == "sources" and "archive_file" in names:
         frame = with_archive_sha(frame, context.archive)
     if info.archive:
+        if info.name == "sources" and not context.texts:  # checked first: its own notes need the texts now
+            context.texts = read_archive_texts(frame, context.archive)
         frame = with_verbatim(frame, verbatim_fields(info), context.texts)
+        frame = with_own_words(frame, own_words_fields(info), context.texts, context.shingles)
     for number, fk in enumerate(info.foreign_keys):
+        if fk.resource == info.name:
+            continue  # checked over the whole table (_with_own_references)
         frame = frame.with_columns(_found(frame, fk, context.keys.get((fk.resource, tuple(fk.reference_fields))))
                                    .alias(found_column(number)))
     return frame
