@@ -213,7 +213,9 @@ def test_refusal_as_json(fixture: Path) -> None:
 ])
 def test_bump_policy_refuses_a_too_small_bump(released: Path, change, too_small: str, enough: str,
                                              needed: str) -> None:
-    change(released)
+    removed = change(released)
+    if isinstance(removed, str):  # a released ID disappears: the changelog must say so
+        _list_removed(released, enough, removed)
     output = _refused(released, too_small)
     assert f"need a {needed} release" in output
     result = release_cli(released, enough)
@@ -413,3 +415,25 @@ def test_an_interrupted_second_release_keeps_the_first(released: Path, monkeypat
         releasing.release(released, "1.1.0")
     assert snapshot(released) == before
     assert sorted(p.name for p in (released / "dist").iterdir()) == ["1.0.0"]
+
+
+def _list_removed(root: Path, version: str, *ids: str) -> None:
+    path = root / "CHANGELOG.md"
+    text = path.read_text(encoding="utf-8")
+    heading = f"## [{version}]"
+    start = text.index(heading)
+    end = text.find("\n## [", start + 1)
+    entry = "### Removed\n\n" + "".join(f"- `{key}`\n" for key in ids) + "\n"
+    path.write_text(text[:end + 1] + entry + text[end + 1:] if end >= 0 else text + entry, encoding="utf-8")
+
+
+def test_a_released_id_never_disappears_without_a_removed_entry(released: Path) -> None:
+    gone = remove_row(released, "quotes", 1)
+    output = _refused(released, "2.0.0")
+    assert "without a '### Removed' entry under [2.0.0]" in output and f"quotes {gone}" in output
+    _list_removed(released, "1.1.0", gone)  # listed under another release: still refused
+    assert f"quotes {gone}" in _refused(released, "2.0.0")
+    _list_removed(released, "2.0.0", gone)
+    result = release_cli(released, "2.0.0")
+    assert result.exit_code == 0, result.output
+

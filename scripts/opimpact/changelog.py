@@ -115,3 +115,18 @@ def with_subsection(text: str, version: str, title: str, body: str) -> str:
     addition = (f"\n\n{block}" if content else f"\n{block}") + ("\n" if tail else "")
     return (text[:section.body_start] + with_line_ending(head_break, ending) + content
             + with_line_ending(addition, ending) + tail)
+
+
+def unlisted_removals(text: str, version: str, ids: list[str]) -> list[str]:
+    """The IDs that the '### Removed' subsection of version's section does not name (all of them when it has
+    none): a released ID never disappears without being listed there."""
+    section = find_section(text, version)
+    body = text[section.body_start:section.end]
+    match = re.search(rf"{LINE_START}### +Removed[ \t]*(?:\r\n|\r|\n|\Z)", body)
+    if match is None:
+        return list(ids)
+    rest = body[match.end():]
+    following = re.search(rf"{LINE_START}### ", rest)
+    removed = rest[:following.start()] if following else rest
+    return [key for key in ids if not re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", removed)]
+

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from . import limits, safeio
 from .atomic import transaction
-from .changelog import CHANGELOG_NAME, ChangelogError, release_date, with_subsection
+from .changelog import CHANGELOG_NAME, ChangelogError, release_date, unlisted_removals, with_subsection
 from .checksums import SUMS_NAME, render_sums, resource_hash, sha256_bytes
 from .cite import CITATION_NAME, with_release
 from .diff import changelog_entry, diff_packages, first_release_entry
@@ -321,6 +321,26 @@ def _compare_with_previous(root: Path, version: Version, records: dict[Version, 
             f"but the changes since {previous} need a {diff.required_bump.label} release "
             f"({len(needing)} {'change needs' if len(needing) == 1 else 'changes need'} more than {announced.label})",
             changes=[f"{c.level.label}: {c.message}" for c in needing])
+    _refuse_unlisted_removals(root, version, diff)
+
+
+def _refuse_unlisted_removals(root: Path, version: object, diff) -> None:
+    """A released ID never disappears (removed, or re-keyed to another ID) without a '### Removed' entry in the
+    release's changelog section naming it."""
+    gone, uncounted = [], 0
+    for table in diff.tables:
+        gone += [f"{table.name} {key}" for key in table.rows_removed]
+        gone += [f"{table.name} {old}" for old, _ in table.rows_rekeyed]
+        uncounted += max(0, table.count("removed") - len(table.rows_removed)) + max(0, table.count("rekeyed") - len(table.rows_rekeyed))
+    if not gone and not uncounted:
+        return
+    unlisted = unlisted_removals(_read_text(root / CHANGELOG_NAME), str(version), [g.split(" ", 1)[1] for g in gone])
+    if unlisted or uncounted:
+        named = [g for g in gone if g.split(" ", 1)[1] in unlisted]
+        raise ReleaseRefused(
+            f"released IDs would disappear without a '### Removed' entry under [{version}] in {CHANGELOG_NAME}: "
+            + ", ".join(named[:20]) + (f" and {len(named) - 20} more" if len(named) > 20 else "")
+            + (f" (and {uncounted} not listed by the comparison)" if uncounted else ""))
 
 
 def _validate(root: Path, archive: Path | None, progress: Progress) -> None:
