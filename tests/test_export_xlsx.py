@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -142,7 +143,9 @@ def test_two_exports_are_byte_identical(sample_package: Path, tmp_path: Path) ->
 
 def test_created_property_comes_from_the_descriptor(sample_package: Path, tmp_path: Path) -> None:
     write_workbook(sample_package, tmp_path / "a.xlsx")
-    assert openpyxl.load_workbook(tmp_path / "a.xlsx").properties.created == dt.datetime(2026, 11, 21)
+    created = json.loads((sample_package / "datapackage.json").read_text(encoding="utf-8"))["created"]
+    expected = dt.datetime.fromisoformat(created.replace("Z", "+00:00")).replace(tzinfo=None)
+    assert openpyxl.load_workbook(tmp_path / "a.xlsx").properties.created == expected
 
 
 def test_cell_too_long_for_excel_is_refused_and_nothing_written(sample_package: Path, tmp_path: Path) -> None:
