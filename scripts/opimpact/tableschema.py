@@ -109,20 +109,15 @@ def _keys_problem(schema: dict, names: list[str]) -> str | None:
         problem = _field_list_problem(primary, names)
         if problem:
             return f"primaryKey {problem}"
-    unique_keys = schema.get("uniqueKeys", [])
-    if not isinstance(unique_keys, list):
-        return "uniqueKeys must be a list of field lists"
-    for number, key in enumerate(unique_keys, start=1):
-        problem = _field_list_problem(key, names)
+    for prop, label, check in (("uniqueKeys", "unique key", _field_list_problem),
+                               ("foreignKeys", "foreign key", _foreign_key_problem)):
+        keys = schema.get(prop, [])
+        if not isinstance(keys, list):
+            return f"{prop} must be a list"
+        problem = next(((number, found) for number, key in enumerate(keys, start=1)
+                        if (found := check(key, names))), None)
         if problem:
-            return f"unique key #{number}: {problem}"
-    foreign = schema.get("foreignKeys", [])
-    if not isinstance(foreign, list):
-        return "foreignKeys must be a list"
-    for number, fk in enumerate(foreign, start=1):
-        problem = _foreign_key_problem(fk, names)
-        if problem:
-            return f"foreign key #{number}: {problem}"
+            return f"{label} #{problem[0]}: {problem[1]}"
     return None
 
 
