@@ -1,12 +1,11 @@
-"""What the shipped data must be that no validation rule says: byte-clean files, misspellings kept inside
+"""What the shipped data must be that no validation rule says: misspellings kept inside
 verbatim text, enough rows, no invented URLs, and every outside fact listed in the README.
 
 The rules of evidence themselves are validation rules now, each tested on a seeded defect in
 tests/test_validate_rules.py: canonical speakers, actors and places (F04, the schemas' enums), verbatim quotes
 and evidence (P03, P04), checksums (P02), own words (P05), the header order (S02), identity and typed links (X08,
-X10), EDTF dates (X09) and the public-record flag (X11). Byte-cleanness stays here: `opimpact validate` accepts
-a file as Excel saves it (a byte-order mark, CRLF), so it is a property of the files this repository ships, not
-a rule about the data.
+X10), EDTF dates (X09), the public-record flag (X11) and byte-clean files (S07, with --archive: `opimpact
+validate` alone accepts a file as Excel saves it).
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ import csv
 import json
 import re
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 DESCRIPTOR = json.loads((REPO / "datapackage.json").read_text(encoding="utf-8"))
@@ -27,15 +24,6 @@ PUBLIC_RECORD = "Public record, not in the text"
 def rows(name: str) -> list[dict[str, str]]:
     with open(REPO / "data" / f"{name}.csv", newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
-
-
-@pytest.mark.parametrize("name", RESOURCES)
-def test_csv_bytes_are_clean(name):
-    data = (REPO / "data" / f"{name}.csv").read_bytes()
-    assert not data.startswith(b"\xef\xbb\xbf"), "no byte-order mark"
-    assert b"\r" not in data, "LF line endings only"
-    assert data.endswith(b"\n")
-    data.decode("utf-8")
 
 
 def test_misspellings_stay_inside_verbatim_text():

@@ -506,3 +506,20 @@ def test_readme_rule_table_is_generated_from_the_registry():
     readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
     table = readme.split("<!-- rules:start -->\n", 1)[1].split("<!-- rules:end -->", 1)[0]
     assert table == render_rules("markdown"), "README rule table is stale: paste `opimpact rules --format markdown`"
+
+
+@pytest.mark.parametrize(("damage", "line", "words"), [
+    (lambda data: b"\xef\xbb\xbf" + data, 1, "byte-order mark"),
+    (lambda data: data.replace(b"\n", b"\r\n"), 1, "carriage return"),
+    (lambda data: data.rstrip(b"\n"), None, "does not end with a line break"),
+])
+def test_s07_house_format_with_the_archive_only(package_copy, archive, damage, line, words):
+    path = package_copy / "data" / "quotes.csv"
+    data = path.read_bytes()
+    path.write_bytes(damage(data))
+    assert run(package_copy).exit_code == 0  # validate alone accepts files as spreadsheets save them
+    report = json.loads(run(package_copy, "--format", "json", "--archive", str(archive)).output)
+    found = [e for e in report["errors"] if e["rule"] == "S07"]
+    assert [e["resource"] for e in found] == ["quotes"] and words in found[0]["message"]
+    assert found[0]["row"] == (line if line is not None else data.count(b"\n"))
+

@@ -54,6 +54,11 @@ Rule("S05", "file-readable", "structure",
 Rule("S06", "line-endings", "structure",
      "All records end the same way: all LF or all CRLF (a lone CR, as old Mac files end lines, is refused).",
      "records do not all end with LF, or all with CRLF")
+Rule("S07", "house-format", "structure",
+     "With --archive (the maintainers' check of the files the repository ships): every CSV file is UTF-8 without "
+     "a byte-order mark, with LF line endings, and ends with a line break. Without it, files as spreadsheets save "
+     "them (a byte-order mark, CRLF) are accepted.",
+     "the file is not in the house format (UTF-8 without a byte-order mark, LF line endings, a final line break)")
 
 __all__ = ["DEFAULT_BATCH_BYTES", "NUL_MESSAGE", "ROW", "NeedsExactRead", "RawTable", "StreamTotals",
            "TableUnreadable", "check_frame", "count_bytes", "count_line_ends", "exact_table", "file_findings", "nul_line",
@@ -127,6 +132,37 @@ class StreamTotals:
 
 
 # --- reading a table: the checks before parsing, then one of the two paths ------------------------------------
+
+def house_format_findings(resource: Resource) -> list[Finding]:
+    """S07: a byte-order mark, the first carriage return, and a missing final line break, each at its line.
+    A file that cannot be read is left to read_raw_table, which reports why."""
+    path = resource.path
+    if path is None or not path.is_file():
+        return []
+    found: list[Finding] = []
+
+    def add(message: str, line: int) -> None:
+        found.append(Finding("S07", message, resource.name, resource.rel_path, line))
+
+    lines, last, first = 1, b"", True
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                if first and chunk.startswith(codecs.BOM_UTF8):
+                    add("the file starts with a byte-order mark; save it as UTF-8 without one", 1)
+                first = False
+                carriage = chunk.find(b"\r")
+                if carriage >= 0 and not any(f.message.startswith("a carriage return") for f in found):
+                    add("a carriage return ends a line (CRLF or CR); save the file with LF line endings",
+                        lines + chunk.count(b"\n", 0, carriage))
+                lines += chunk.count(b"\n")
+                last = chunk[-1:]
+    except OSError:
+        return []
+    if last and last != b"\n":
+        add("the file does not end with a line break", lines)
+    return found
+
 
 def read_raw_table(resource: Resource, batch_bytes: int | None = None, *, fast: bool = True) -> RawTable:
     """Read a resource's CSV file with every column as text, reporting structural problems.

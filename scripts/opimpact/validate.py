@@ -16,7 +16,7 @@ import polars as pl
 
 from . import checking
 from .checking import BAD_ANY, ROW, bad_column
-from .csvreader import NeedsExactRead, RawTable, TableUnreadable, read_raw_table
+from .csvreader import NeedsExactRead, RawTable, TableUnreadable, house_format_findings, read_raw_table
 from .dates import latest_possible
 from .edtfdates import Readings, with_readings
 from .fieldtypes import cast_columns, cast_frame, type_findings
@@ -79,6 +79,8 @@ def validate_loaded(package: Package, archive: str | os.PathLike | None = None, 
             report.extend(profile_check.result())
     for name in package.resources:
         report.extend(runs[name].raw_findings)
+        if archive is not None:  # the maintainers' check of the shipped files
+            report.extend(house_format_findings(package.resources[name]))
         if runs[name].rows is not None:
             report.resources.append(name)
             report.rows[name] = runs[name].rows
