@@ -1,4 +1,5 @@
-"""Read and amend a Keep-a-Changelog CHANGELOG.md: '## [VERSION] - YYYY-MM-DD' sections and their subsections.
+"""Read and amend a Keep-a-Changelog CHANGELOG.md: '## [VERSION] - YYYY-MM-DD' sections and their subsections,
+and the '## [Unreleased]' section a release turns into its own dated section.
 
 Lines may end in LF, CRLF or CR alone; an amended changelog keeps the line endings it has. Parsing is linear in
 the size of the text.
@@ -18,6 +19,7 @@ _HEADING = re.compile(rf"{LINE_START}## +\[(?P<version>[^\]\r\n]+)\](?P<rest>[^\
 _DATED = re.compile(r"[ \t]+-[ \t]+(?P<date>[^\s]+)[ \t]*")
 _LINK_DEFINITION = re.compile(r"\[[^\]\r\n]+\]:\s")
 LAST_ZIP_YEAR = 2107  # zip timestamps run from 1980 to 2107
+UNRELEASED = "Unreleased"
 
 
 class ChangelogError(OpimpactError):
@@ -86,10 +88,50 @@ def release_date(text: str, version: str) -> dt.date:
         date = dt.date.fromisoformat(section.date)
     except ValueError:
         raise ChangelogError(f"{CHANGELOG_NAME}: the date {section.date!r} of '## [{version}]' does not exist") from None
-    if not 1980 <= date.year <= LAST_ZIP_YEAR:
-        raise ChangelogError(f"{CHANGELOG_NAME}: the date {section.date!r} of '## [{version}]' is outside 1980 to "
-                             f"{LAST_ZIP_YEAR}, the years zip timestamps can hold")
+    check_release_date(date, f"the date {section.date!r} of '## [{version}]'")
     return date
+
+
+def check_release_date(date: dt.date, what: str) -> None:
+    """ChangelogError unless a zip timestamp can hold date."""
+    if not 1980 <= date.year <= LAST_ZIP_YEAR:
+        raise ChangelogError(f"{CHANGELOG_NAME}: {what} is outside 1980 to {LAST_ZIP_YEAR}, the years zip "
+                             "timestamps can hold")
+
+
+def _unreleased(text: str) -> Section | None:
+    """The '## [Unreleased]' section (the label in any case), None when there is none; ChangelogError if repeated."""
+    found = [s for s in parse_changelog(text) if s.version.casefold() == UNRELEASED.casefold()]
+    if len(found) > 1:
+        raise ChangelogError(f"{CHANGELOG_NAME} has {len(found)} '## [{UNRELEASED}]' sections; keep one")
+    return found[0] if found else None
+
+
+def release_section(text: str, version: str) -> Section:
+    """The section that describes release version: its own, else (before the release dates it) '## [Unreleased]'."""
+    if any(s.version == version for s in parse_changelog(text)):
+        return find_section(text, version)
+    return _unreleased(text) or find_section(text, version)
+
+
+def dated_release(text: str, version: str, on: dt.date) -> tuple[dt.date, str]:
+    """The date of release version and the changelog it ships with.
+
+    With a '## [version] - YYYY-MM-DD' section: that date, and the text unchanged. Otherwise the '## [Unreleased]'
+    section becomes '## [version] - on' under a new, empty '## [Unreleased]' heading (Keep a Changelog), and the
+    rest of the text is left byte for byte. Applying it to its own result changes nothing, so a release's
+    prepared files stay the same when prepared again. ChangelogError when there is neither section.
+    """
+    if any(s.version == version for s in parse_changelog(text)):
+        return release_date(text, version), text
+    section = _unreleased(text)
+    if section is None:
+        raise ChangelogError(f"{CHANGELOG_NAME} has no section for {version}: describe the release under "
+                             f"'## [{UNRELEASED}]' (the release dates it) or under '## [{version}] - YYYY-MM-DD'")
+    check_release_date(on, f"the release date {on.isoformat()}")
+    heading = _HEADING.match(text, section.start)  # the heading line, without its line break
+    dated = with_line_ending(f"## [{UNRELEASED}]\n\n## [{version}] - {on.isoformat()}", line_ending(text))
+    return on, text[:section.start] + dated + text[heading.end():]
 
 
 def has_subsection(text: str, version: str, title: str) -> bool:
@@ -118,9 +160,10 @@ def with_subsection(text: str, version: str, title: str, body: str) -> str:
 
 
 def unlisted_removals(text: str, version: str, ids: list[str]) -> list[str]:
-    """The IDs that the '### Removed' subsection of version's section does not name (all of them when it has
-    none): a released ID never disappears without being listed there."""
-    section = find_section(text, version)
+    """The IDs that the '### Removed' subsection of version's section (or, before the release dates it, of
+    '## [Unreleased]') does not name (all of them when it has none): a released ID never disappears without
+    being listed there."""
+    section = release_section(text, version)
     body = text[section.body_start:section.end]
     match = re.search(rf"{LINE_START}### +Removed[ \t]*(?:\r\n|\r|\n|\Z)", body)
     if match is None:

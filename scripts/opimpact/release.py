@@ -27,7 +27,7 @@ from pathlib import Path
 
 from . import limits, safeio
 from .atomic import transaction
-from .changelog import CHANGELOG_NAME, ChangelogError, release_date, unlisted_removals, with_subsection
+from .changelog import CHANGELOG_NAME, ChangelogError, dated_release, release_date, unlisted_removals, with_subsection
 from .checksums import SUMS_NAME, render_sums, resource_hash, sha256_bytes
 from .cite import CITATION_NAME, with_release
 from .diff import changelog_entry, diff_packages, first_release_entry
@@ -128,7 +128,7 @@ def release_files(root: Path, version: str, date: dt.date, data_changes: str | N
     """The new bytes of every repo file a release rewrites. Applying it to its own output changes nothing."""
     files = {DESCRIPTOR_NAME: _descriptor_bytes(root, version, date)}
     files[CITATION_NAME] = with_release(_read_text(root / CITATION_NAME), version, date).encode("utf-8")
-    changelog = _read_text(root / CHANGELOG_NAME)
+    _, changelog = dated_release(_read_text(root / CHANGELOG_NAME), version, date)  # '[Unreleased]' gets dated
     if data_changes:
         changelog = with_subsection(changelog, version, DATA_CHANGES, data_changes)
     files[CHANGELOG_NAME] = changelog.encode("utf-8")
@@ -379,8 +379,11 @@ def _package_root(root: str | os.PathLike) -> Path:
 
 
 def release(root: str | os.PathLike, version: str, archive: str | os.PathLike | None = None, dry_run: bool = False,
-            progress: Progress = _quiet) -> ReleasePlan:
+            progress: Progress = _quiet, date: dt.date | None = None) -> ReleasePlan:
     """Check, build and record release version of the package at root; with dry_run, change nothing.
+
+    The release is dated by its '## [version] - YYYY-MM-DD' section in CHANGELOG.md, else its '## [Unreleased]'
+    section is dated `date` (default: today, UTC) and shipped as version's section.
 
     Raises ReleaseRefused (exit 1) or ReleaseUsageError / UnreadableInput (exit 2); on any failure the repo
     (dist/, datapackage.json, CITATION.cff, CHANGELOG.md, .zenodo.json, releases/) is left as it was.
@@ -393,10 +396,15 @@ def release(root: str | os.PathLike, version: str, archive: str | os.PathLike | 
     with release_lock(root):
         records = recorded_versions(root)
         _refuse_taken(root, parsed, records)
+        asked = date
         try:
-            date = release_date(_read_text(root / CHANGELOG_NAME), version)
+            date, _ = dated_release(_read_text(root / CHANGELOG_NAME), version,
+                                    asked or dt.datetime.now(dt.timezone.utc).date())
         except ChangelogError as exc:
             raise ReleaseRefused(str(exc)) from None
+        if asked is not None and asked != date:
+            raise ReleaseRefused(f"{CHANGELOG_NAME} dates {version} {date.isoformat()}, not {asked.isoformat()}: "
+                                 "drop --date, or change the heading")
         odd = [name for name in ZIP_EXTRAS if os.path.lexists(root / name) and not safeio.is_regular(root / name)]
         if odd:
             raise UnreadableInput(f"{', '.join(odd)}: not a regular file (a FIFO, device or folder); refused", rule=None)
