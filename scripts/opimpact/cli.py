@@ -322,6 +322,44 @@ def plot(package: str, out: str) -> None:
     echo(f"wrote {out}")
 
 
+# ---------------------------------------------------------------- contributing
+
+@cli.command("add-source")
+@click.argument("article", type=click.Path(dir_okay=False))
+@package_argument
+@click.option("--archive", required=True, type=click.Path(exists=True, file_okay=False, dir_okay=True),
+              help="The sources archive folder to copy the article into.")
+@click.option("--published", required=True, metavar="EDTF",
+              help="Publication date as EDTF, only as precise as the text supports: 2017, 2017-06, 2017-22 "
+                   "(summer), 2017-06-05, or a range [2017-05-23..2017-06-30] or [2017-10-06..] "
+                   "(see Dates in the README).")
+@click.option("--title", default="", help="The headline exactly as printed; omit if the text has none.")
+@click.option("--publisher", default="", help="The publisher, only if the text itself names it.")
+@click.option("--url", default="", help="The article's address, only if the text states it.")
+@click.option("--language", default="en", show_default=True, help="ISO 639-1 code of the text (the schema's list).")
+@click.option("--notes", default="", help="How the publication date was inferred, and any caveat (your own words).")
+@click.option("--dry-run", is_flag=True, help="Show what would be added; write nothing.")
+@format_option(help_text="Report format: text for people, json for machines.")
+def add_source(article: str, package: str, archive: str, published: str, title: str, publisher: str, url: str,
+               language: str, notes: str, dry_run: bool, output_format: str) -> None:
+    """Add ARTICLE (a UTF-8 text file) to the archive and a row for it to PACKAGE's sources table.
+
+    The article is copied as NNN_<first 16 hex digits of its SHA-256>.txt (NNN the next free number) and gets
+    the next free source ID; the output lists what to fill in by hand next. Both files are written together
+    or not at all. Exit 1 when the article is already archived or the name is taken, 2 when it is not UTF-8
+    text or an option is invalid; nothing is written then.
+    """
+    from . import addsource
+
+    with reported(output_format, note=_WRITES_NOTHING):
+        added = addsource.add_source(article, package, archive, published, title=title, publisher=publisher,
+                                     url=url, language=language, notes=notes, dry_run=dry_run)
+    if output_format == "json":
+        echo_json({"added": not dry_run, **added.to_dict()})
+    else:
+        echo(addsource.render_text(added), nl=False)
+
+
 # ---------------------------------------------------------------- releases: release, verify, cite, diff
 
 @cli.command()
@@ -332,12 +370,20 @@ def plot(package: str, out: str) -> None:
 @click.option("--reproduce", is_flag=True,
               help="Rebuild the recorded release VERSION from the commit that added releases/VERSION.json; "
                    "exit 0 only if every artifact is byte-identical to the record.")
+@click.option("--date", "release_on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Date the '## [Unreleased]' section of CHANGELOG.md with this day (YYYY-MM-DD) "
+                   "[default: today, UTC].")
 @format_option()
-def release(version: str, package: str, archive: str | None, dry_run: bool, reproduce: bool, output_format: str) -> None:
+def release(version: str, package: str, archive: str | None, dry_run: bool, reproduce: bool, release_on,
+            output_format: str) -> None:
     """Publish release VERSION (a semantic version such as 1.0.0) under dist/VERSION and record it in releases/.
 
+    The release is described by CHANGELOG.md's '## [VERSION] - YYYY-MM-DD' section or, failing that, by its
+    '## [Unreleased]' section, which the release renames '## [VERSION] - DATE' (today, or --date) under a new,
+    empty '## [Unreleased]' heading.
+
     Refuses (exit 1, nothing changed) when the package does not validate, VERSION is not above the last
-    release or already exists, CHANGELOG.md has no '## [VERSION] - YYYY-MM-DD' section, or the version bump
+    release or already exists, CHANGELOG.md has neither section, or the version bump
     is smaller than the data changes since the last release need (removed/renamed fields, type changes,
     removed or re-keyed rows: major; added rows or fields: minor; corrected values: patch).
     """
@@ -345,12 +391,15 @@ def release(version: str, package: str, archive: str | None, dry_run: bool, repr
 
     if dry_run and reproduce:
         raise click.UsageError("--dry-run and --reproduce cannot be combined")
+    if release_on is not None and reproduce:
+        raise click.UsageError("--date and --reproduce cannot be combined: a recorded release keeps its date")
     with reported(output_format, note="nothing was changed"):
         try:
             if reproduce:
                 result = releasing.reproduce(package, version, progress=_progress())
             else:
-                plan = releasing.release(package, version, archive=archive, dry_run=dry_run, progress=_progress())
+                plan = releasing.release(package, version, archive=archive, dry_run=dry_run, progress=_progress(),
+                                         date=release_on.date() if release_on else None)
         except releasing.ReleaseRefused as refused:
             raise _refusal(refused, output_format) from None
     if reproduce:
