@@ -437,3 +437,82 @@ def test_a_released_id_never_disappears_without_a_removed_entry(released: Path) 
     result = release_cli(released, "2.0.0")
     assert result.exit_code == 0, result.output
 
+
+
+# ---------------------------------------------------------------- dating the [Unreleased] section
+
+UNRELEASED_LOG = "# Changelog\n\n## [Unreleased]\n\n### Added\n\n- Everything.\n"
+
+
+def _zip_changelog(root: Path, version: str) -> str:
+    with zipfile.ZipFile(root / "dist" / version / f"op-impact-{version}.zip") as archive:
+        return archive.read(f"op-impact-{version}/CHANGELOG.md").decode("utf-8")
+
+
+def test_a_release_dates_the_unreleased_section(fixture: Path) -> None:
+    (fixture / "CHANGELOG.md").write_text(UNRELEASED_LOG, encoding="utf-8")
+    result = release_cli(fixture, "1.0.0", "--date", "2026-12-02")
+    assert result.exit_code == 0, result.output
+    assert "released 1.0.0 dated 2026-12-02" in result.output
+    changelog = (fixture / "CHANGELOG.md").read_text(encoding="utf-8")
+    assert changelog.startswith("# Changelog\n\n## [Unreleased]\n\n## [1.0.0] - 2026-12-02\n\n### Added\n\n"
+                                "- Everything.\n\n### Data changes\n\nFirst release")
+    assert _zip_changelog(fixture, "1.0.0") == changelog
+    assert json.loads((fixture / "releases" / "1.0.0.json").read_text())["date"] == "2026-12-02"
+    assert 'date-released: "2026-12-02"' in (fixture / "CITATION.cff").read_text()
+
+
+def test_the_unreleased_section_is_dated_today_utc_by_default(fixture: Path) -> None:
+    (fixture / "CHANGELOG.md").write_text(UNRELEASED_LOG, encoding="utf-8")
+    days = {dt.datetime.now(dt.timezone.utc).date()}
+    result = release_cli(fixture, "1.0.0", "--format", "json")
+    days.add(dt.datetime.now(dt.timezone.utc).date())  # the run may straddle midnight
+    assert result.exit_code == 0, result.output
+    date = json.loads(result.stdout)["date"]
+    assert dt.date.fromisoformat(date) in days
+    assert f"## [Unreleased]\n\n## [1.0.0] - {date}\n" in (fixture / "CHANGELOG.md").read_text()
+
+
+def test_a_dry_run_leaves_the_unreleased_section_alone(fixture: Path) -> None:
+    (fixture / "CHANGELOG.md").write_text(UNRELEASED_LOG, encoding="utf-8")
+    before = snapshot(fixture)
+    result = release_cli(fixture, "1.0.0", "--date", "2026-12-02", "--dry-run", "--format", "json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["date"] == "2026-12-02" and "CHANGELOG.md" in plan["files"]
+    assert snapshot(fixture) == before
+
+
+def test_a_date_that_contradicts_the_heading_is_refused(fixture: Path) -> None:
+    output = _refused(fixture, "1.0.0", "--date", "2026-12-02")
+    assert "dates 1.0.0 2026-11-20, not 2026-12-02" in output
+    assert release_cli(fixture, "1.0.0", "--date", "2026-11-20").exit_code == 0
+
+
+@pytest.mark.parametrize("extra", [("--date", "2 Dec 2026"), ("--date", "2026-12-02", "--reproduce")])
+def test_a_bad_date_option_is_a_usage_error(fixture: Path, extra: tuple[str, ...]) -> None:
+    before = snapshot(fixture)
+    result = release_cli(fixture, "1.0.0", *extra)
+    assert result.exit_code == 2, result.output
+    assert snapshot(fixture) == before
+
+
+def test_an_interrupted_release_keeps_the_unreleased_section(fixture: Path, monkeypatch) -> None:
+    (fixture / "CHANGELOG.md").write_text(UNRELEASED_LOG, encoding="utf-8")
+    before = snapshot(fixture)
+    _fail_on_call(monkeypatch, "render_record", 1)
+    with pytest.raises(Boom):
+        releasing.release(fixture, "1.0.0", date=dt.date(2026, 12, 2))
+    assert snapshot(fixture) == before
+
+
+@needs_git
+def test_a_release_dated_from_unreleased_reproduces_identically(fixture: Path) -> None:
+    (fixture / "CHANGELOG.md").write_text(UNRELEASED_LOG, encoding="utf-8")
+    init_repo(fixture)
+    assert release_cli(fixture, "1.0.0", "--date", "2026-12-02").exit_code == 0
+    commit_all(fixture, "Release 1.0.0")
+    shutil.rmtree(fixture / "dist")
+    result = release_cli(fixture, "1.0.0", "--reproduce")
+    assert result.exit_code == 0, result.output
+    assert "1.0.0: byte-identical to the record" in result.output

@@ -9,7 +9,15 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from opimpact.changelog import ChangelogError, find_section, parse_changelog, release_date, with_subsection
+from opimpact.changelog import (
+    ChangelogError,
+    dated_release,
+    find_section,
+    parse_changelog,
+    release_date,
+    unlisted_removals,
+    with_subsection,
+)
 from opimpact.semver import Bump, Version, announced_bump, bump_between
 
 # The regular expression published at semver.org, used as an independent oracle.
@@ -153,3 +161,49 @@ def test_a_missing_or_repeated_section_is_refused() -> None:
     twice = render([("1.0.0", dt.date(2026, 1, 1), []), ("1.0.0", dt.date(2026, 1, 2), [])])
     with pytest.raises(ChangelogError, match="2 sections"):
         find_section(twice, "1.0.0")
+
+
+# ---------------------------------------------------------------- dating [Unreleased]
+
+@given(sections, body_lines, link_block, dates, st.sampled_from(["\n", "\r\n"]))
+def test_a_release_dates_the_unreleased_section_and_keeps_an_empty_one(items, unreleased, links: str,
+                                                                       on: dt.date, ending: str) -> None:
+    version = "99.0.0"  # above every label drawn
+    text = render(items, links).replace("## [Unreleased]\n\n", "## [Unreleased]\n\n" + "".join(
+        line + "\n" for line in unreleased) + "\n").replace("\n", ending)
+    date, new = dated_release(text, version, on)
+    assert date == on
+    head = text.index("## [Unreleased]")
+    assert new[:head] == text[:head]
+    assert new[head:].startswith(f"## [Unreleased]{ending}{ending}## [{version}] - {on.isoformat()}{ending}")
+    assert [(s.version, s.date) for s in parse_changelog(new)] == [("Unreleased", None), (version, on.isoformat())] + [
+        (label, d.isoformat()) for label, d, _ in items]
+    released = find_section(new, version)
+    old = find_section(text, "Unreleased")
+    assert new[released.body_start:released.end] == text[old.body_start:old.end]  # the notes move, unchanged
+    assert new[released.end:] == text[old.end:]
+    assert release_date(new, version) == on
+    assert dated_release(new, version, dt.date(2000, 1, 1)) == (on, new)  # idempotent, whatever day it runs
+
+
+@given(sections.filter(bool), dates, st.data())
+def test_a_dated_section_wins_over_unreleased(items, on: dt.date, data) -> None:
+    text = render(items)
+    label, date, _ = data.draw(st.sampled_from(items))
+    assert dated_release(text, label, on) == (date, text)
+
+
+def test_without_either_section_the_release_is_refused() -> None:
+    with pytest.raises(ChangelogError, match=r"no section for 2\.0\.0.*\[Unreleased\]"):
+        dated_release("# Changelog\n\n## [1.0.0] - 2026-01-01\n", "2.0.0", dt.date(2026, 2, 1))
+    with pytest.raises(ChangelogError, match="2 '## \\[Unreleased\\]' sections"):
+        dated_release("## [Unreleased]\n\n## [Unreleased]\n", "2.0.0", dt.date(2026, 2, 1))
+    with pytest.raises(ChangelogError, match="outside 1980"):
+        dated_release("## [Unreleased]\n", "2.0.0", dt.date(1979, 12, 31))
+
+
+def test_removals_listed_under_unreleased_count_before_the_release_dates_them() -> None:
+    text = "# Changelog\n\n## [Unreleased]\n\n### Removed\n\n- `ev-0007`\n\n## [1.0.0] - 2026-01-01\n\n- `ev-0008`\n"
+    assert unlisted_removals(text, "2.0.0", ["ev-0007", "ev-0008"]) == ["ev-0008"]
+    _, dated = dated_release(text, "2.0.0", dt.date(2026, 2, 1))
+    assert unlisted_removals(dated, "2.0.0", ["ev-0007", "ev-0008"]) == ["ev-0008"]
