@@ -29,7 +29,6 @@ from .newlines import line_ending
 from .package import UnreadableInput, open_package
 
 SOURCES = "sources"
-NEW_NAME = re.compile(r"[0-9]{3}_[0-9a-f]{16}\.txt")
 _NUMBERED = re.compile(r"(?P<number>[0-9]{3})_")
 _SOURCE_ID = re.compile(r"(?<![\w-])src-(?P<number>[0-9]{4})(?![\w-])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # text may hold tabs and line breaks, nothing else below 0x20
