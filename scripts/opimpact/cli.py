@@ -312,14 +312,43 @@ def _picture_suffix(ctx: click.Context, param: click.Parameter, value: str) -> s
 
 @cli.command()
 @package_argument
-@out_option("docs/timeline.png", "Picture to write (.png or .svg).", callback=_picture_suffix)
-def plot(package: str, out: str) -> None:
-    """Draw the timeline: personnel figures, asset presence and events, each marked by date precision."""
-    from .plot import plot_timeline
+@out_option("docs/timeline.png", "Picture to write (.png or .svg), or to compare with --check.",
+            callback=_picture_suffix)
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit 1 if OUT was not drawn from the package as it is now (compares the "
+                   "fingerprint of the plotted data that every picture carries, not pixels).")
+@format_option(help_text="Report format: text for people, json for machines.")
+def plot(package: str, out: str, check: bool, output_format: str) -> None:
+    """Draw the timeline: personnel figures labelled with who they count, asset presence and deliveries, events,
+    and the key events labelled, each marked by date precision.
 
-    with reported(note=_WRITES_NOTHING):
-        plot_timeline(package, out)
-    echo(f"wrote {out}")
+    Exit codes: 0 written (or, with --check, current), 1 invalid data (or, with --check, stale or missing),
+    2 usage error or unreadable input.
+    """
+    from .plot import check_timeline, plot_timeline
+
+    if check:
+        with reported(output_format):
+            result = check_timeline(package, out)
+        fix = f"opimpact plot {package} --out {out}"
+        if output_format == "json":
+            echo_json({"file": out, "status": result.status, "current": result.current,
+                       "fingerprint": result.found, "expected_fingerprint": result.expected,
+                       "fix": None if result.current else fix, "exit_code": 0 if result.current else 1})
+        elif result.current:
+            echo(f"{out} is up to date")
+        else:
+            reason = {"missing": "is missing",
+                      "unmarked": "carries no op-impact fingerprint (drawn by another program or an older opimpact)",
+                      "stale": "is stale: it was drawn from other data or an older plot style"}[result.status]
+            echo(f"{out} {reason}; run `{fix}`", err=True)
+        sys.exit(0 if result.current else 1)
+    with reported(output_format, note=_WRITES_NOTHING):
+        fingerprint = plot_timeline(package, out)
+    if output_format == "json":
+        echo_json({"file": out, "status": "written", "fingerprint": fingerprint, "exit_code": 0})
+    else:
+        echo(f"wrote {out}")
 
 
 # ---------------------------------------------------------------- contributing
