@@ -56,7 +56,7 @@ def test_the_schema_check_can_fail() -> None:
 
 def test_citation_stays_valid_after_a_release(tmp_path: Path) -> None:
     root = make_release_fixture(tmp_path / "pkg")
-    assert run("release", "1.0.0", "--package", str(root)).exit_code == 0
+    assert run("release", "1.0.0", str(root)).exit_code == 0
     text = (root / "CITATION.cff").read_text(encoding="utf-8")
     assert cff_problems(text) == []
     assert yaml.safe_load(text)["version"] == "1.0.0"
@@ -80,15 +80,15 @@ def test_license_names_both_licences() -> None:
 @pytest.fixture
 def released(tmp_path: Path) -> Path:
     root = make_release_fixture(tmp_path / "pkg")
-    assert run("release", "1.0.0", "--package", str(root)).exit_code == 0
+    assert run("release", "1.0.0", str(root)).exit_code == 0
     write_changelog(root, ("1.0.1", "2027-02-03"), ("1.0.0", "2026-11-20"))
     (root / "data" / "events.csv").write_bytes((root / "data" / "events.csv").read_bytes().replace(b"Qayara", b"Qayyarah", 1))
-    assert run("release", "1.0.1", "--package", str(root)).exit_code == 0
+    assert run("release", "1.0.1", str(root)).exit_code == 0
     return root
 
 
 def cite(root: Path, *args: str):
-    return run("cite", "--package", str(root), *args)
+    return run("cite", str(root), *args)
 
 
 def test_text_citation(released: Path) -> None:
