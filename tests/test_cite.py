@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opimpact.cite import parse_citation, render_bibtex, with_release
+from opimpact.cite import parse_citation, render_bibtex, render_csl_json, with_release
 from opimpact.cli import cli
 
 from release_helpers import REPO, make_release_fixture, write_changelog
@@ -125,6 +125,17 @@ def test_ris(released: Path) -> None:
     assert lines[0] == "TY  - DATA" and lines[-1] == "ER  - "
     assert "AU  - op-impact contributors" in lines and "ET  - 1.0.1" in lines and "DA  - 2027/02/03" in lines
     assert all(re.match(r"^[A-Z][A-Z0-9]  - ", line) for line in lines)
+
+
+def test_csl_json(released: Path) -> None:
+    [item] = json.loads(cite(released, "--format", "json").stdout)
+    assert (item["id"], item["type"], item["version"]) == ("op-impact-1.0.1", "dataset", "1.0.1")
+    assert item["author"] == [{"literal": "op-impact contributors"}]  # an entity, not a family name
+    assert item["issued"] == {"date-parts": [[2027, 2, 3]]}
+    assert item["title"].startswith("Operation IMPACT")
+    cff = {"title": "T", "authors": [{"family-names": "Doe", "given-names": "Jo", "name-particle": "de"}]}
+    assert json.loads(render_csl_json(cff)) == [{"id": "op-impact", "type": "dataset", "title": "T",
+                                                  "author": [{"family": "de Doe", "given": "Jo"}]}]
 
 
 def test_cff_format_is_the_file(released: Path) -> None:

@@ -31,8 +31,6 @@ IDS = [" ".join(path) for path, _ in LEAVES]
 # package, a release folder, a zip or one artifact; diff reads two, OLD and NEW); rules reads none.
 PACKAGE_COMMANDS = {"validate", "export xlsx", "export parquet", "export sqlite", "export codebook", "plot",
                     "release", "cite"}
-# cite prints a citation: its machine formats are the reference managers' (bibtex, ris, cff), not json.
-FORMAT_EXCEPTIONS = {"cite": ["text", "bibtex", "ris", "cff"]}
 
 
 def run(*args: str, cwd: Path | None = None):
@@ -87,11 +85,7 @@ def test_format_offers_text_by_default_and_json(path, command) -> None:
     formats = [p for p in command.params if isinstance(p, click.Option) and "--format" in p.opts]
     assert formats, f"opimpact {' '.join(path)} has no --format"
     choices = list(formats[0].type.choices)
-    expected = FORMAT_EXCEPTIONS.get(" ".join(path))
-    if expected:
-        assert choices == expected
-    else:
-        assert choices[:2] == ["text", "json"], choices
+    assert choices[:2] == ["text", "json"], choices
     assert formats[0].default == "text"
 
 

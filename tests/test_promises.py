@@ -297,8 +297,9 @@ def test_cite_shows_escapes_from_citation_cff(pkg: Path) -> None:
     replace_in(pkg / "CITATION.cff", 'title: "Operation', 'title: "\\e[2J\\e[31m\\u202e\\u200b Operation')
     for fmt in ("text", "bibtex", "ris"):
         attempt(pkg, ["cite", ".", "--format", fmt], 0, "\\x1b[2J", "\\u202e", "\\u200b")
+    attempt(pkg, ["cite", ".", "--format", "json"], 0, "\\u001b[2J", "\\u202e", "\\u200b")  # JSON's own escapes
     replace_in(pkg / "CITATION.cff", 'title: "', f'title: "{BIDI}{ZWSP}{BOM}\u2060')  # allowed raw in YAML
-    for fmt in ("text", "bibtex", "ris", "cff"):
+    for fmt in ("text", "json", "bibtex", "ris", "cff"):
         attempt(pkg, ["cite", ".", "--format", fmt], 0, "\\u202e\\u200b\\ufeff\\u2060")
 
 
@@ -366,7 +367,7 @@ def test_cite_dates_at_the_edges_of_the_calendar(pkg: Path, date: str) -> None:
     path = pkg / "CITATION.cff"
     path.write_text(re.sub(r'(?m)^date-released: .*$', f"date-released: {date}", path.read_text(encoding="utf-8")),
                     encoding="utf-8")
-    for fmt in ("text", "bibtex", "ris"):
+    for fmt in ("text", "json", "bibtex", "ris"):
         attempt(pkg, ["cite", ".", "--format", fmt], 0, str(int(date[:4])))
 
 

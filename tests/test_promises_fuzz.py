@@ -218,7 +218,7 @@ def test_fuzz_citation(bases, data) -> None:
         else:
             text = TEXT_TWEAKS[data.draw(st.sampled_from(sorted(TEXT_TWEAKS)))](path.read_text(encoding="utf-8"))
         write_text(path, text)
-        for fmt in ("text", "bibtex", "ris", "cff"):
+        for fmt in ("text", "json", "bibtex", "ris", "cff"):
             attempt(root, ["cite", ".", "--format", fmt], (0, 1, 2))
 
 

@@ -19,7 +19,6 @@ import click
 
 from . import __version__
 
-FORMATS = click.Choice(["text", "json"])
 INTERNAL_ERROR = "internal error"  # the words a failure that is a bug of opimpact starts with; tests look for them
 
 
@@ -472,10 +471,10 @@ def verify(target: str, record: str | None, repo: str | None, archive: str | Non
 @package_argument
 @deprecated_package_option
 @click.option("--version", "version", default=None, help="Cite this released version [default: CITATION.cff's].")
-@format_option(("text", "bibtex", "ris", "cff"),
-               help_text="text: a reference to paste; bibtex, ris (Zotero, EndNote) or cff: for reference managers.")
+@format_option(("text", "json", "bibtex", "ris", "cff"),
+               help_text="text: a reference to paste; json (CSL-JSON), bibtex, ris or cff: for reference managers.")
 def cite(package: str, package_option: str | None, version: str | None, output_format: str) -> None:
-    """Print how to cite the data: plain text, BibTeX, RIS, or the CITATION.cff itself.
+    """Print how to cite the data: plain text, CSL-JSON, BibTeX, RIS, or the CITATION.cff itself.
 
     PACKAGE is the folder holding CITATION.cff, and releases/ for earlier versions (default: the current
     directory).
@@ -486,11 +485,11 @@ def cite(package: str, package_option: str | None, version: str | None, output_f
     from .records import recorded_dates
 
     package = one_package(package, package_option)
-    with reported():
+    with reported(output_format):
         released = recorded_dates(Path(package))
         text = citation(Path(package), output_format, version, released)
         note = unreleased_note(Path(package), released, version)
-    echo(text, nl=False)
+    echo_rendered(text, "json" if output_format == "json" else "text")
     if note:
         echo(note, err=True)
 
