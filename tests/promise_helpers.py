@@ -147,7 +147,7 @@ def make_released_repo(dest: Path) -> Path:
     root = make_release_fixture(dest, sections=(("1.1.0", "2026-12-01"), ("1.0.0", "2026-11-20")))
     (root / ".gitignore").write_text("dist/\n", encoding="utf-8")
     init_repo(root)
-    result = CliRunner().invoke(cli, ["release", "1.0.0", "--package", str(root)])
+    result = CliRunner().invoke(cli, ["release", "1.0.0", str(root)])
     assert result.exit_code == 0, result.output
     commit_all(root, "Release 1.0.0")
     set_cell(root, "quotes", 1, "notes", "A corrected note.")

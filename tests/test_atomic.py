@@ -280,13 +280,13 @@ def test_a_second_release_is_refused_while_another_process_releases(release_fixt
     try:
         assert holder.stdout.readline() == b"locked\n"
         before = folder_state(release_fixture)
-        result = CliRunner().invoke(cli, ["release", "1.0.0", "--package", str(release_fixture)])
+        result = CliRunner().invoke(cli, ["release", "1.0.0", str(release_fixture)])
         assert result.exit_code == 1, result.output
         assert "another release is running" in result.output
         assert folder_state(release_fixture) == before
     finally:
         holder.communicate(timeout=60)
-    result = CliRunner().invoke(cli, ["release", "1.0.0", "--package", str(release_fixture)])
+    result = CliRunner().invoke(cli, ["release", "1.0.0", str(release_fixture)])
     assert result.exit_code == 0, result.output
 
 

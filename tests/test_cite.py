@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opimpact.cite import parse_citation, render_bibtex, with_release
+from opimpact.cite import parse_citation, render_bibtex, render_csl_json, with_release
 from opimpact.cli import cli
 
 from release_helpers import REPO, make_release_fixture, write_changelog
@@ -56,7 +56,7 @@ def test_the_schema_check_can_fail() -> None:
 
 def test_citation_stays_valid_after_a_release(tmp_path: Path) -> None:
     root = make_release_fixture(tmp_path / "pkg")
-    assert run("release", "1.0.0", "--package", str(root)).exit_code == 0
+    assert run("release", "1.0.0", str(root)).exit_code == 0
     text = (root / "CITATION.cff").read_text(encoding="utf-8")
     assert cff_problems(text) == []
     assert yaml.safe_load(text)["version"] == "1.0.0"
@@ -80,15 +80,15 @@ def test_license_names_both_licences() -> None:
 @pytest.fixture
 def released(tmp_path: Path) -> Path:
     root = make_release_fixture(tmp_path / "pkg")
-    assert run("release", "1.0.0", "--package", str(root)).exit_code == 0
+    assert run("release", "1.0.0", str(root)).exit_code == 0
     write_changelog(root, ("1.0.1", "2027-02-03"), ("1.0.0", "2026-11-20"))
     (root / "data" / "events.csv").write_bytes((root / "data" / "events.csv").read_bytes().replace(b"Qayara", b"Qayyarah", 1))
-    assert run("release", "1.0.1", "--package", str(root)).exit_code == 0
+    assert run("release", "1.0.1", str(root)).exit_code == 0
     return root
 
 
 def cite(root: Path, *args: str):
-    return run("cite", "--package", str(root), *args)
+    return run("cite", str(root), *args)
 
 
 def test_text_citation(released: Path) -> None:
@@ -125,6 +125,17 @@ def test_ris(released: Path) -> None:
     assert lines[0] == "TY  - DATA" and lines[-1] == "ER  - "
     assert "AU  - op-impact contributors" in lines and "ET  - 1.0.1" in lines and "DA  - 2027/02/03" in lines
     assert all(re.match(r"^[A-Z][A-Z0-9]  - ", line) for line in lines)
+
+
+def test_csl_json(released: Path) -> None:
+    [item] = json.loads(cite(released, "--format", "json").stdout)
+    assert (item["id"], item["type"], item["version"]) == ("op-impact-1.0.1", "dataset", "1.0.1")
+    assert item["author"] == [{"literal": "op-impact contributors"}]  # an entity, not a family name
+    assert item["issued"] == {"date-parts": [[2027, 2, 3]]}
+    assert item["title"].startswith("Operation IMPACT")
+    cff = {"title": "T", "authors": [{"family-names": "Doe", "given-names": "Jo", "name-particle": "de"}]}
+    assert json.loads(render_csl_json(cff)) == [{"id": "op-impact", "type": "dataset", "title": "T",
+                                                  "author": [{"family": "de Doe", "given": "Jo"}]}]
 
 
 def test_cff_format_is_the_file(released: Path) -> None:

@@ -51,7 +51,7 @@ def test_identical_packages_have_no_changes(pair) -> None:
     old, new = pair
     document = diff_json(old, new)
     assert document["changes"] == [] and document["required_bump"] == "none"
-    assert "No changes." in run("diff", str(old), str(new)).stdout
+    assert "No changes." in run("diff", str(old), str(new), "--format", "markdown").stdout
     assert run("diff", str(old), str(new), "--exit-code").exit_code == 0
 
 
@@ -165,7 +165,7 @@ def test_each_change_kind_in_one_markdown_report(pair) -> None:
     add_field(new, "sources", {"name": "paywall", "type": "boolean"}, "false")
     drop_field(new, "events", "actor")
     set_field_type(new, "assets", "quantity", "number")
-    report = run("diff", str(old), str(new)).stdout
+    report = run("diff", str(old), str(new), "--format", "markdown").stdout
     assert "Required version bump: **major**" in report
     for expected in ("events: 1 row added (ev-0042)", "assets: 1 row removed (as-0002)",
                      "personnel_levels: 1 row changed (pl-0003: count)", "sources: field `paywall` (boolean) added",
@@ -177,7 +177,7 @@ def test_each_change_kind_in_one_markdown_report(pair) -> None:
 def test_markdown_escapes_pipes_and_line_breaks(pair) -> None:
     old, new = pair
     set_cell(new, "events", 0, "notes", "a | b\nc")
-    report = run("diff", str(old), str(new)).stdout
+    report = run("diff", str(old), str(new), "--format", "markdown").stdout
     assert "a \\| b<br>c" in report
 
 
@@ -193,7 +193,7 @@ def test_required_bump_is_the_largest(pair) -> None:
 
 def test_release_zip_against_folder(pair) -> None:
     old, new = pair
-    assert run("release", "1.0.0", "--package", str(old)).exit_code == 0
+    assert run("release", "1.0.0", str(old)).exit_code == 0
     add_row(new, "events", 1, "ev-0042")
     document = diff_json(old / "dist" / "1.0.0" / "op-impact-1.0.0.zip", new)
     assert document["tables"]["events"]["rows_added"] == ["ev-0042"]
@@ -204,7 +204,7 @@ def test_release_zip_against_folder(pair) -> None:
 def test_git_refs_and_release_versions(pair) -> None:
     old, _ = pair
     init_repo(old)
-    assert run("release", "1.0.0", "--package", str(old)).exit_code == 0
+    assert run("release", "1.0.0", str(old)).exit_code == 0
     commit_all(old, "Release 1.0.0")
     set_cell(old, "events", 0, "place", "Qayyarah")
     commit_all(old, "correct a place")
@@ -253,7 +253,7 @@ def test_composite_primary_key(pair) -> None:
     assert table["rows_changed"] == [{"key": "src-0003|deployed",
                                       "fields": [{"field": "count", "before": "600", "after": "650"}]}]
     assert document["required_bump"] == "major"
-    report = run("diff", str(old), str(new)).stdout
+    report = run("diff", str(old), str(new), "--format", "markdown").stdout
     assert "| `src-0003\\|deployed` | `count` | 600 | 650 |" in report  # the key's '|' does not split the cell
 
 
@@ -275,7 +275,7 @@ def test_listings_are_capped_and_counts_exact(pair, monkeypatch) -> None:
     assert "row_counts" not in document["tables"]["assets"]  # nothing was cut there
     messages = [c["message"] for c in document["changes"]]
     assert "events: 5 rows added (ev-0100, ev-0101, ev-0102 and 2 more)" in messages
-    report = run("diff", str(old), str(new)).stdout
+    report = run("diff", str(old), str(new), "--format", "markdown").stdout
     assert f"| events | {len(rows)} | {len(rows) + 5} | 5 | 0 | 0 | {len(rows)} | 0 |" in report
     assert "Rows added (5): `ev-0100`, `ev-0101`, `ev-0102` and 2 more (not listed)" in report
     assert f"Only the first 3 of {len(rows)} changed rows are listed." in report

@@ -67,3 +67,21 @@ def test_ci_runs_the_readme_main_command_without_the_archive():
 def test_unknown_command_is_a_usage_error():
     result = CliRunner().invoke(cli, ["no-such-command"])
     assert result.exit_code == 2
+
+
+def signature(command: tuple[str, ...]) -> str:
+    """`opimpact export xlsx [PACKAGE]`: the command with its arguments, optional ones in brackets."""
+    import click
+
+    leaf = cli
+    for name in command:
+        leaf = leaf.commands[name]
+    arguments = [p.human_readable_name if p.required else f"[{p.human_readable_name}]"
+                 for p in leaf.params if isinstance(p, click.Argument)]
+    return " ".join(["opimpact", *command, *arguments])
+
+
+@pytest.mark.parametrize("command", [c for c in all_commands() if c != ("export",)], ids=" ".join)
+def test_commands_table_shows_each_command_with_its_arguments(command):
+    table = README.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    assert f"| `{signature(command)}` |" in table, f"the README's Commands table lacks `{signature(command)}`"

@@ -76,7 +76,7 @@ def test_looping_package_argument_is_unreadable(tmp_path):
 @pytest.mark.parametrize("mode", ["--dry-run", "--reproduce"])
 def test_release_of_a_looping_folder_is_a_usage_error(tmp_path, mode):
     os.symlink("package", tmp_path / "package")
-    result = CliRunner().invoke(cli, ["release", "1.0.1", "--package", str(tmp_path / "package"), mode])
+    result = CliRunner().invoke(cli, ["release", "1.0.1", str(tmp_path / "package"), mode])
     assert_calm(result)
     assert result.exit_code == 2, result.output
     assert LOOP_MESSAGE in result.output, result.output

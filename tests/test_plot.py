@@ -222,7 +222,9 @@ def test_check_json_and_refusals(sample_package: Path, tmp_path: Path) -> None:
     written = json.loads(run_plot(str(sample_package), "--out", str(out), "--format", "json").output)
     current = run_plot(str(sample_package), "--out", str(out), "--check", "--format", "json")
     assert current.exit_code == 0
-    assert json.loads(current.output)["fingerprint"] == written["fingerprint"]
+    checked = json.loads(current.output)
+    assert written == {"written": [str(out)]}
+    assert checked["fingerprint"] == checked["expected_fingerprint"] == document["expected_fingerprint"]
     folder = tmp_path / "folder.png"
     folder.mkdir()
     refused = run_plot(str(sample_package), "--out", str(folder), "--check")

@@ -296,10 +296,11 @@ def test_validate_shows_invisible_characters(pkg: Path) -> None:
 def test_cite_shows_escapes_from_citation_cff(pkg: Path) -> None:
     replace_in(pkg / "CITATION.cff", 'title: "Operation', 'title: "\\e[2J\\e[31m\\u202e\\u200b Operation')
     for fmt in ("text", "bibtex", "ris"):
-        attempt(pkg, ["cite", "--package", ".", "--format", fmt], 0, "\\x1b[2J", "\\u202e", "\\u200b")
+        attempt(pkg, ["cite", ".", "--format", fmt], 0, "\\x1b[2J", "\\u202e", "\\u200b")
+    attempt(pkg, ["cite", ".", "--format", "json"], 0, "\\u001b[2J", "\\u202e", "\\u200b")  # JSON's own escapes
     replace_in(pkg / "CITATION.cff", 'title: "', f'title: "{BIDI}{ZWSP}{BOM}\u2060')  # allowed raw in YAML
-    for fmt in ("text", "bibtex", "ris", "cff"):
-        attempt(pkg, ["cite", "--package", ".", "--format", fmt], 0, "\\u202e\\u200b\\ufeff\\u2060")
+    for fmt in ("text", "json", "bibtex", "ris", "cff"):
+        attempt(pkg, ["cite", ".", "--format", fmt], 0, "\\u202e\\u200b\\ufeff\\u2060")
 
 
 def test_verify_shows_hostile_names(pkg: Path) -> None:
@@ -336,7 +337,7 @@ def test_click_usage_errors_are_terminal_safe(pkg: Path) -> None:
 
 def test_cite_billion_laughs_refused(pkg: Path) -> None:
     (pkg / "CITATION.cff").write_text(billion_laughs(), encoding="utf-8")
-    attempt(pkg, ["cite", "--package", "."], 1, "CITATION.cff", "billion laughs")
+    attempt(pkg, ["cite", "."], 1, "CITATION.cff", "billion laughs")
 
 
 @pytest.mark.parametrize("text,fragment", [
@@ -351,14 +352,14 @@ def test_cite_billion_laughs_refused(pkg: Path) -> None:
 ])
 def test_cite_unusable_citation_refused(pkg: Path, text: str, fragment: str) -> None:
     (pkg / "CITATION.cff").write_text(text, encoding="utf-8")
-    attempt(pkg, ["cite", "--package", ".", "--format", "ris"], 1, "CITATION.cff", fragment)
+    attempt(pkg, ["cite", ".", "--format", "ris"], 1, "CITATION.cff", fragment)
 
 
 def test_cite_oversized_and_non_regular_citation_refused(pkg: Path, monkeypatch) -> None:
     monkeypatch.setattr(limits, "MAX_TEXT_BYTES", 500)
-    attempt(pkg, ["cite", "--package", "."], 2, "CITATION.cff", "larger than the limit of 500 bytes")
+    attempt(pkg, ["cite", "."], 2, "CITATION.cff", "larger than the limit of 500 bytes")
     fifo(pkg / "CITATION.cff")
-    attempt(pkg, ["cite", "--package", "."], 2, "CITATION.cff", "FIFO")
+    attempt(pkg, ["cite", "."], 2, "CITATION.cff", "FIFO")
 
 
 @pytest.mark.parametrize("date", ["0001-01-01", "9999-12-31"])
@@ -366,8 +367,8 @@ def test_cite_dates_at_the_edges_of_the_calendar(pkg: Path, date: str) -> None:
     path = pkg / "CITATION.cff"
     path.write_text(re.sub(r'(?m)^date-released: .*$', f"date-released: {date}", path.read_text(encoding="utf-8")),
                     encoding="utf-8")
-    for fmt in ("text", "bibtex", "ris"):
-        attempt(pkg, ["cite", "--package", ".", "--format", fmt], 0, str(int(date[:4])))
+    for fmt in ("text", "json", "bibtex", "ris"):
+        attempt(pkg, ["cite", ".", "--format", fmt], 0, str(int(date[:4])))
 
 
 @pytest.mark.parametrize("document,fragment", [
@@ -393,13 +394,13 @@ def test_release_record_unusable_values_refused(pkg: Path) -> None:
     (pkg / "releases").mkdir()
     (pkg / "releases" / "1.0.0.json").write_text('{"version": "1.0.0", "date": "2026-01-01", "artifacts": [], '
                                                  '"resources": [5]}', encoding="utf-8")
-    attempt(pkg, ["cite", "--package", "."], 2, "releases/1.0.0.json", "every resource needs")
+    attempt(pkg, ["cite", "."], 2, "releases/1.0.0.json", "every resource needs")
     (pkg / "releases" / "1.0.0.json").write_text('{"version": "1.0.0", "date": NaN, "artifacts": []}',
                                                  encoding="utf-8")
-    attempt(pkg, ["cite", "--package", "."], 2, "releases/1.0.0.json", "NaN")
+    attempt(pkg, ["cite", "."], 2, "releases/1.0.0.json", "NaN")
     attempt(pkg, ["verify", ".", "--record", "releases/1.0.0.json"], 1, "releases/1.0.0.json", "NaN")
     fifo(pkg / "releases" / "1.0.0.json")
-    attempt(pkg, ["cite", "--package", "."], 2, "1.0.0.json", "FIFO")
+    attempt(pkg, ["cite", "."], 2, "1.0.0.json", "FIFO")
 
 
 @pytest.mark.parametrize("heading,fragment", [
@@ -455,7 +456,7 @@ def test_verify_without_record_is_not_verified(pkg: Path, tmp_path: Path) -> Non
 
     from release_helpers import rewrite_zip
 
-    assert CliRunner().invoke(cli, ["release", "1.0.0", "--package", str(pkg)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["release", "1.0.0", str(pkg)]).exit_code == 0
     elsewhere = tmp_path / "elsewhere"
     download = elsewhere / "download"
     download.mkdir(parents=True)

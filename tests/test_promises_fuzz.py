@@ -51,7 +51,7 @@ def bases(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("fuzz")
     plain = make_workspace(root / "plain")
     released = copy_tree(plain, root / "released")
-    assert CliRunner().invoke(cli, ["release", "1.0.0", "--package", str(released)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["release", "1.0.0", str(released)]).exit_code == 0
     return {"plain": plain, "released": released}
 
 
@@ -218,8 +218,8 @@ def test_fuzz_citation(bases, data) -> None:
         else:
             text = TEXT_TWEAKS[data.draw(st.sampled_from(sorted(TEXT_TWEAKS)))](path.read_text(encoding="utf-8"))
         write_text(path, text)
-        for fmt in ("text", "bibtex", "ris", "cff"):
-            attempt(root, ["cite", "--package", ".", "--format", fmt], (0, 1, 2))
+        for fmt in ("text", "json", "bibtex", "ris", "cff"):
+            attempt(root, ["cite", ".", "--format", fmt], (0, 1, 2))
 
 
 # ---------------------------------------------------------------- CHANGELOG.md
@@ -286,7 +286,7 @@ def test_fuzz_release_record(bases, data) -> None:
     with workspace(bases["released"]) as root:
         path = root / "releases" / "1.0.0.json"
         write_text(path, json_file_text(data, path))
-        for argv in (["cite", "--package", "."], ["cite", "--package", ".", "--version", "1.0.0"],
+        for argv in (["cite", "."], ["cite", ".", "--version", "1.0.0"],
                      ["verify", "dist/1.0.0"], ["verify", "."], ["verify", ".", "--record", "releases/1.0.0.json"],
                      ["diff", "1.0.0", ".", "--repo", "."]):
             attempt(root, argv, CODES)

@@ -1,7 +1,8 @@
 """R users: scripts/load_op_impact.R run by the real Rscript, and the invariants R's frictionless package needs.
 
-The `frictionless` R package itself cannot be installed here (not in Debian, CRAN unreachable), so
-read_package/read_resource are not run; test_frictionless_r_* check what they rely on instead.
+The `frictionless` R package (1.2.1 reads all five tables without a warning) is not in Debian; where it is
+installed, the README's example runs it (tests/test_readme_examples.py), and test_frictionless_r_* check what
+read_package/read_resource rely on everywhere.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def run(*args: str):
 
 
 def release_cli(root: Path, version: str, *extra: str):
-    return run("release", version, "--package", str(root), *extra)
+    return run("release", version, str(root), *extra)
 
 
 @pytest.fixture

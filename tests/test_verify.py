@@ -39,7 +39,7 @@ def failed(document: dict) -> set[str]:
 @pytest.fixture(scope="module")
 def released_once(tmp_path_factory) -> Path:
     root = make_release_fixture(tmp_path_factory.mktemp("released") / "pkg")
-    assert run("release", "1.0.0", "--package", str(root)).exit_code == 0
+    assert run("release", "1.0.0", str(root)).exit_code == 0
     return root
 
 

@@ -1,4 +1,4 @@
-"""Citations of a release from CITATION.cff: plain text, BibTeX, RIS, or the CFF itself.
+"""Citations of a release from CITATION.cff: plain text, BibTeX, RIS, CSL-JSON, or the CFF itself.
 
 CITATION.cff is read as a bounded, regular file and parsed with YAML's safe loader under a budget of values
 and nesting (see safeio.load_yaml), so a few hundred bytes of nested aliases cannot exhaust memory.
@@ -7,6 +7,7 @@ and nesting (see safeio.load_yaml), so a few hundred bytes of nested aliases can
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from .newlines import LINE_BREAK, LINE_START, line_ending
 from .package import UnreadableInput
 
 CITATION_NAME = "CITATION.cff"
-FORMATS = ("text", "bibtex", "ris", "cff")
+FORMATS = ("text", "json", "bibtex", "ris", "cff")
 _BIBTEX_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "&": r"\&", "%": r"\%", "$": r"\$",
                    "#": r"\#", "_": r"\_", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
 
@@ -188,6 +189,36 @@ def render_ris(cff: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_csl_json(cff: dict) -> str:
+    """A CSL-JSON list of one item of type dataset, as Zotero, pandoc and other citeproc tools read it."""
+    date = _date(cff)
+    authors = []
+    for author, name in zip([a for a in cff["authors"] if isinstance(a, dict)], _authors(cff), strict=True):
+        if _is_entity(author):
+            authors.append({"literal": _one_line(name)})
+        else:
+            family = " ".join(str(author[k]) for k in ("name-particle", "family-names") if author.get(k))
+            person = {"family": _one_line(family), "given": _one_line(author.get("given-names", ""))}
+            authors.append({k: v for k, v in person.items() if v})
+    version = _one_line(cff["version"]) if cff.get("version") else ""
+    item: dict[str, object] = {"id": f"op-impact-{version}" if version else "op-impact", "type": "dataset",
+                               "title": _one_line(cff["title"]), "author": authors}
+    if version:
+        item["version"] = version
+    if date:
+        item["issued"] = {"date-parts": [[date.year, date.month, date.day]]}
+    if cff.get("abstract"):
+        item["abstract"] = _one_line(cff["abstract"])
+    if cff.get("keywords"):
+        item["keyword"] = ", ".join(_one_line(k) for k in cff["keywords"])
+    if cff.get("doi"):
+        item["DOI"] = _one_line(cff["doi"])
+    link = _link(cff)
+    if link:
+        item["URL"] = link
+    return json.dumps([item], indent=2, ensure_ascii=False) + "\n"
+
+
 def citation(root: Path, fmt: str = "text", version: str | None = None,
              released: dict[str, dt.date] | None = None) -> str:
     """The citation of the package at root, optionally of an earlier released version.
@@ -206,7 +237,7 @@ def citation(root: Path, fmt: str = "text", version: str | None = None,
         cff = parse_citation(text)
     if fmt == "cff":
         return LINE_BREAK.sub("\n", text.removeprefix("\ufeff"))
-    return {"text": render_text, "bibtex": render_bibtex, "ris": render_ris}[fmt](cff)
+    return {"text": render_text, "json": render_csl_json, "bibtex": render_bibtex, "ris": render_ris}[fmt](cff)
 
 
 def unreleased_note(root: Path, released: dict[str, dt.date], version: str | None = None) -> str | None:

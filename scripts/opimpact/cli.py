@@ -19,7 +19,6 @@ import click
 
 from . import __version__
 
-FORMATS = click.Choice(["text", "json"])
 INTERNAL_ERROR = "internal error"  # the words a failure that is a bug of opimpact starts with; tests look for them
 
 
@@ -147,17 +146,49 @@ def _silence_stdout() -> None:
 # ---------------------------------------------------------------- shared options
 
 def package_argument(func: Callable) -> Callable:
+    """The optional PACKAGE argument every command that reads one package takes (described in each docstring)."""
     return click.argument("package", default=".", type=click.Path(dir_okay=True, file_okay=True))(func)
 
 
-def package_option(help_text: str) -> Callable:
-    return click.option("--package", default=".", show_default=True,
-                        type=click.Path(file_okay=False, dir_okay=True), help=help_text)
+def _warn_deprecated_package(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    # Click's own `deprecated=` names the option by its Python name (package_option), not as typed: say it here.
+    if value is not None:
+        echo(f"warning: --package is deprecated; give the package as the argument: opimpact {ctx.info_name} ... "
+             "DIRECTORY", err=True)
+    return value
 
 
-def format_option(choices: Sequence[str] = ("text", "json"), help_text: str | None = None) -> Callable:
+def deprecated_package_option(func: Callable) -> Callable:
+    """--package DIRECTORY, the old spelling of the PACKAGE argument on release and cite: hidden, still accepted."""
+    return click.option("--package", "package_option", default=None, hidden=True, expose_value=True,
+                        type=click.Path(file_okay=False, dir_okay=True), callback=_warn_deprecated_package,
+                        help="Deprecated: give the package folder as the PACKAGE argument instead.")(func)
+
+
+def one_package(package: str, package_option: str | None) -> str:
+    """The package folder given either as PACKAGE or with the deprecated --package (not both)."""
+    if package_option is None:
+        return package
+    if package != ".":
+        raise click.UsageError("give the package once: as the PACKAGE argument (--package is deprecated)")
+    return package_option
+
+
+FORMAT_HELP = "Output format: text for people, json for machines."
+
+
+def format_option(choices: Sequence[str] = ("text", "json"), help_text: str = FORMAT_HELP) -> Callable:
     return click.option("--format", "output_format", type=click.Choice(list(choices)), default=choices[0],
                         show_default=True, help=help_text)
+
+
+def echo_written(paths: Sequence[object], output_format: str) -> None:
+    """Say what a command wrote: 'wrote a, b' for people, {"written": [...]} for machines."""
+    if output_format == "json":
+        echo_json({"written": [str(path) for path in paths]})
+    else:
+        names = [str(path) for path in paths]
+        echo("wrote " + (" and ".join(names) if len(names) <= 2 else ", ".join(names)))
 
 
 def out_option(default: str, help_text: str, callback: Callable | None = None) -> Callable:
@@ -195,7 +226,7 @@ def cli() -> None:
 @cli.command()
 @package_argument
 @archive_option("Directory of archived source texts: also check checksums and that quotes and evidence are verbatim.")
-@format_option(help_text="Report format: text for people, json for machines.")
+@format_option()
 @click.option("--standard", is_flag=True,
               help="Also check the descriptor and Table Schemas against the Data Package standard's profiles "
                    "(rule D06, by frictionless; adds about half a second).")
@@ -239,26 +270,36 @@ def export() -> None:
 @package_argument
 @out_option("op-impact.xlsx", "Workbook to write.")
 @click.option("--version", "version", default=None, help="Version shown in the README sheet (default: the descriptor's).")
-def export_xlsx(package: str, out: str, version: str | None) -> None:
-    """Write one Excel workbook: README sheet, one sheet per table, codebook sheet."""
+@format_option()
+def export_xlsx(package: str, out: str, version: str | None, output_format: str) -> None:
+    """Write one Excel workbook: README sheet, one sheet per table, codebook sheet.
+
+    PACKAGE is a directory holding datapackage.json, the descriptor itself, or a release zip (default: the
+    current directory).
+    """
     from .export_xlsx import write_workbook
 
-    with reported(note=_WRITES_NOTHING):
+    with reported(output_format, note=_WRITES_NOTHING):
         write_workbook(package, out, version=version)
-    echo(f"wrote {out}")
+    echo_written([out], output_format)
 
 
 @export.command("parquet")
 @package_argument
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="op-impact-parquet", show_default=True,
               help="Folder to write one <table>.parquet file per table into.")
-def export_parquet(package: str, out_dir: str) -> None:
-    """Write one Parquet file per table, typed from the Table Schemas, with each schema in the file's metadata."""
+@format_option()
+def export_parquet(package: str, out_dir: str, output_format: str) -> None:
+    """Write one Parquet file per table, typed from the Table Schemas, with each schema in the file's metadata.
+
+    PACKAGE is a directory holding datapackage.json, the descriptor itself, or a release zip (default: the
+    current directory).
+    """
     from .export_parquet import write_parquet_tables
 
-    with reported(note=_WRITES_NOTHING):
+    with reported(output_format, note=_WRITES_NOTHING):
         written = write_parquet_tables(package, out_dir)
-    echo("wrote " + ", ".join(str(p) for p in written))
+    echo_written(written, output_format)
 
 
 @export.command("sqlite")
@@ -267,39 +308,50 @@ def export_parquet(package: str, out_dir: str) -> None:
 @click.option("--metadata", type=click.Path(dir_okay=False), default=None,
               help="Datasette metadata.json to write [default: OUT with suffix .metadata.json].")
 @click.option("--no-metadata", is_flag=True, help="Do not write the Datasette metadata file.")
-def export_sqlite(package: str, out: str, metadata: str | None, no_metadata: bool) -> None:
-    """Write a SQLite database (typed columns, keys, indexes) and its Datasette metadata.json."""
+@format_option()
+def export_sqlite(package: str, out: str, metadata: str | None, no_metadata: bool, output_format: str) -> None:
+    """Write a SQLite database (typed columns, keys, indexes) and its Datasette metadata.json.
+
+    PACKAGE is a directory holding datapackage.json, the descriptor itself, or a release zip (default: the
+    current directory).
+    """
     from pathlib import Path
 
     from .export_sqlite import export as export_database
 
     metadata_file = None if no_metadata else Path(metadata or Path(out).with_suffix(".metadata.json"))
-    with reported(note=_WRITES_NOTHING):
+    with reported(output_format, note=_WRITES_NOTHING):
         export_database(package, out, metadata_file)
-    echo(f"wrote {out}" + (f" and {metadata_file}" if metadata_file else ""))
+    echo_written([out, metadata_file] if metadata_file else [out], output_format)
 
 
 @export.command("codebook")
 @package_argument
 @out_option("docs/codebook.md", "Markdown file to write (or compare with --check).")
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if OUT differs from a fresh codebook.")
-def export_codebook(package: str, out: str, check: bool) -> None:
+@format_option()
+def export_codebook(package: str, out: str, check: bool, output_format: str) -> None:
     """Write the codebook (every table and field, from the Table Schemas) as Markdown.
 
-    The codebook documents the schemas, so it is written even while the data do not validate yet.
+    PACKAGE is a directory holding datapackage.json, the descriptor itself, or a release zip (default: the
+    current directory). The codebook documents the schemas, so it is written even while the data do not
+    validate yet.
     """
     from .codebook import codebook_is_current, write_codebook
 
     if check:
-        with reported():
+        with reported(output_format):
             current = codebook_is_current(package, out)
+        if output_format == "json":
+            echo_json({"checked": out, "current": current})
+            sys.exit(0 if current else 1)
         if not current:
             raise Failure(f"{out} is stale: run `opimpact export codebook {package} --out {out}`", 1, prefix=None)
         echo(f"{out} is up to date")
         return
-    with reported(note=_WRITES_NOTHING):
+    with reported(output_format, note=_WRITES_NOTHING):
         write_codebook(package, out)
-    echo(f"wrote {out}")
+    echo_written([out], output_format)
 
 
 def _picture_suffix(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -317,10 +369,13 @@ def _picture_suffix(ctx: click.Context, param: click.Parameter, value: str) -> s
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 if OUT was not drawn from the package as it is now (compares the "
                    "fingerprint of the plotted data that every picture carries, not pixels).")
-@format_option(help_text="Report format: text for people, json for machines.")
+@format_option()
 def plot(package: str, out: str, check: bool, output_format: str) -> None:
     """Draw the timeline: personnel figures labelled with who they count, asset presence and deliveries, events,
     and the key events labelled, each marked by date precision.
+
+    PACKAGE is a directory holding datapackage.json, the descriptor itself, or a release zip (default: the
+    current directory).
 
     Exit codes: 0 written (or, with --check, current), 1 invalid data (or, with --check, stale or missing),
     2 usage error or unreadable input.
@@ -344,11 +399,8 @@ def plot(package: str, out: str, check: bool, output_format: str) -> None:
             echo(f"{out} {reason}; run `{fix}`", err=True)
         sys.exit(0 if result.current else 1)
     with reported(output_format, note=_WRITES_NOTHING):
-        fingerprint = plot_timeline(package, out)
-    if output_format == "json":
-        echo_json({"file": out, "status": "written", "fingerprint": fingerprint, "exit_code": 0})
-    else:
-        echo(f"wrote {out}")
+        plot_timeline(package, out)
+    echo_written([out], output_format)
 
 
 # ---------------------------------------------------------------- contributing
@@ -393,7 +445,8 @@ def add_source(article: str, package: str, archive: str, published: str, title: 
 
 @cli.command()
 @click.argument("version")
-@package_option("The package folder (the repository).")
+@package_argument
+@deprecated_package_option
 @archive_option(_ARCHIVE_HELP)
 @click.option("--dry-run", is_flag=True, help="Check and build in a temporary folder; show what would happen; write nothing.")
 @click.option("--reproduce", is_flag=True,
@@ -403,9 +456,11 @@ def add_source(article: str, package: str, archive: str, published: str, title: 
               help="Date the '## [Unreleased]' section of CHANGELOG.md with this day (YYYY-MM-DD) "
                    "[default: today, UTC].")
 @format_option()
-def release(version: str, package: str, archive: str | None, dry_run: bool, reproduce: bool, release_on,
-            output_format: str) -> None:
+def release(version: str, package: str, package_option: str | None, archive: str | None, dry_run: bool,
+            reproduce: bool, release_on, output_format: str) -> None:
     """Publish release VERSION (a semantic version such as 1.0.0) under dist/VERSION and record it in releases/.
+
+    PACKAGE is the package folder, the repository (default: the current directory).
 
     The release is described by CHANGELOG.md's '## [VERSION] - YYYY-MM-DD' section or, failing that, by its
     '## [Unreleased]' section, which the release renames '## [VERSION] - DATE' (today, or --date) under a new,
@@ -418,6 +473,7 @@ def release(version: str, package: str, archive: str | None, dry_run: bool, repr
     """
     from . import release as releasing
 
+    package = one_package(package, package_option)
     if dry_run and reproduce:
         raise click.UsageError("--dry-run and --reproduce cannot be combined")
     if release_on is not None and reproduce:
@@ -455,7 +511,7 @@ def _refusal(refused, output_format: str) -> Failure:
 
 
 @cli.command()
-@click.argument("target", type=click.Path())
+@click.argument("target", default=".", type=click.Path())
 @click.option("--record", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Release record (releases/VERSION.json) to check against.")
 @click.option("--repo", type=click.Path(exists=True, file_okay=False), default=None,
@@ -467,7 +523,8 @@ def _refusal(refused, output_format: str) -> Failure:
 @format_option()
 def verify(target: str, record: str | None, repo: str | None, archive: str | None, consistency_only: bool,
            output_format: str) -> None:
-    """Check a downloaded release: TARGET is its folder (with SHA256SUMS), its zip, another artifact, or a package.
+    """Check a downloaded release: TARGET is its folder (with SHA256SUMS), its zip, another artifact, or a package
+    (default: the current directory).
 
     Checks SHA256SUMS, each resource's bytes and hash, the release record and validation. A zip with unsafe
     entries is refused before anything is extracted. Exit 0 verified against the release record (or, with
@@ -483,47 +540,56 @@ def verify(target: str, record: str | None, repo: str | None, archive: str | Non
 
 
 @cli.command()
-@package_option("The package folder holding CITATION.cff (and releases/ for earlier versions).")
+@package_argument
+@deprecated_package_option
 @click.option("--version", "version", default=None, help="Cite this released version [default: CITATION.cff's].")
-@format_option(("text", "bibtex", "ris", "cff"))
-def cite(package: str, version: str | None, output_format: str) -> None:
-    """Print how to cite the data: plain text, BibTeX, RIS, or the CITATION.cff itself."""
+@format_option(("text", "json", "bibtex", "ris", "cff"),
+               help_text="text: a reference to paste; json (CSL-JSON), bibtex, ris or cff: for reference managers.")
+def cite(package: str, package_option: str | None, version: str | None, output_format: str) -> None:
+    """Print how to cite the data: plain text, CSL-JSON, BibTeX, RIS, or the CITATION.cff itself.
+
+    PACKAGE is the folder holding CITATION.cff, and releases/ for earlier versions (default: the current
+    directory).
+    """
     from pathlib import Path
 
     from .cite import citation, unreleased_note
     from .records import recorded_dates
 
-    with reported():
+    package = one_package(package, package_option)
+    with reported(output_format):
         released = recorded_dates(Path(package))
         text = citation(Path(package), output_format, version, released)
         note = unreleased_note(Path(package), released, version)
-    echo(text, nl=False)
+    echo_rendered(text, "json" if output_format == "json" else "text")
     if note:
         echo(note, err=True)
 
 
 @cli.command()
 @click.argument("old")
-@click.argument("new")
+@click.argument("new", default=".")
 @click.option("--repo", type=click.Path(exists=True, file_okay=False), default=None,
               help="Git repository for git refs and release versions [default: the one holding the current folder].")
-@format_option(("markdown", "json"))
+@format_option(("text", "json", "markdown"),
+               help_text="text for people, json for machines, markdown for a changelog or a pull request.")
 @click.option("--exit-code", is_flag=True, help="Exit 1 when there are changes (like git diff --exit-code).")
 def diff(old: str, new: str, repo: str | None, output_format: str, exit_code: bool) -> None:
     """Compare two versions of the package: rows added, removed, re-keyed and changed (by primary key, field by
     field) and schema changes, with the version bump they need.
 
-    OLD and NEW are package folders, descriptors, release zips, recorded release versions (e.g. 1.0.0) or git refs.
+    OLD and NEW are package folders, descriptors, release zips, recorded release versions (e.g. 1.0.0) or git refs
+    (NEW defaults to the current directory).
     """
     from pathlib import Path
 
-    from .diff import DiffError, diff_specs, render_json, render_markdown
+    from .diff import DiffError, diff_specs, render_json, render_markdown, render_text
 
-    with reported():
+    with reported(output_format):
         try:
             result = diff_specs(old, new, Path(repo) if repo else None)
-        except DiffError as exc:  # diff's own error type (not yet an OpimpactError): unreadable input
-            raise Failure(str(exc), 2) from None
-    echo_rendered(render_json(result) if output_format == "json" else render_markdown(result),
-                  "json" if output_format == "json" else "text")
+        except DiffError as exc:  # diff's own error type (not yet an OpimpactError): unreadable input, exit 2
+            raise _failure(exc, output_format) from None
+    render = {"text": render_text, "json": render_json, "markdown": render_markdown}[output_format]
+    echo_rendered(render(result), "json" if output_format == "json" else "text")
     sys.exit(1 if exit_code and result.changes() else 0)

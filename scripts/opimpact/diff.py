@@ -503,6 +503,52 @@ def render_markdown(diff: PackageDiff) -> str:
     return "\n".join(lines) + "\n"
 
 
+def render_text(diff: PackageDiff) -> str:
+    """The report for a terminal: the same content as the Markdown one, as aligned plain text."""
+    lines = [f"Data changes: {diff.old} → {diff.new}"]
+    changes = diff.changes()
+    if not changes:
+        return "\n".join(lines + ["No changes.", ""])
+    lines += [f"Required version bump: {diff.required_bump.label}", ""]
+    header = ["table", "rows before", "rows after", "added", "removed", "re-keyed", "changed", "schema changes"]
+    rows = [[t.name, t.rows_old, t.rows_new, t.count("added"), t.count("removed"), t.count("rekeyed"),
+             t.count("changed"), sum(1 for c in t.changes() if not c.kind.startswith("rows-") and c.kind != "file-bytes")]
+            for t in diff.tables]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        lines.append("  ".join(str(v).ljust(w) if i == 0 else str(v).rjust(w) for i, (v, w) in enumerate(zip(row, widths, strict=True))))
+    lines += ["", "Changes and the bump each requires:"]
+    lines += [f"  {c.level.label:<5}  {c.message}" for c in changes]
+    for t in diff.tables:
+        if t.changes():
+            lines += ["", *_table_text(t)]
+    return "\n".join(lines) + "\n"
+
+
+def _table_text(t: TableDiff) -> list[str]:
+    lines = [f"{t.name}:"]
+    for kind, listed in (("added", t.rows_added), ("removed", t.rows_removed)):
+        if listed:
+            lines.append(f"  rows {kind} ({t.count(kind)}): " + ", ".join(listed) + _not_listed(t, kind))
+    if t.rows_rekeyed:
+        lines.append(f"  rows re-keyed ({t.count('rekeyed')}): "
+                     + ", ".join(f"{o} → {n}" for o, n in t.rows_rekeyed) + _not_listed(t, "rekeyed"))
+    if t.rows_changed:
+        lines.append(f"  rows changed ({t.count('changed')}):")
+        for row in t.rows_changed:
+            lines += [f"    {row.key}  {name}: {_plain(before)} → {_plain(after)}" for name, before, after in row.fields]
+        if t.count("changed") > len(t.rows_changed):
+            lines.append(f"  only the first {len(t.rows_changed)} of {t.count('changed')} changed rows are listed")
+    return lines
+
+
+def _plain(value: str | None) -> str:
+    """A cell on one line: (empty) for a missing value, line breaks shown as \\n."""
+    if value is None:
+        return "(empty)"
+    return value.replace("\\", "\\\\").replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _table_markdown(t: TableDiff) -> list[str]:
     lines = [f"## {t.name}"]
     if t.rows_added:
