@@ -80,10 +80,12 @@ def test_first_release_writes_artifacts_record_and_metadata(fixture: Path) -> No
     descriptor = json.loads((fixture / "datapackage.json").read_text())
     assert descriptor["version"] == "1.0.0"
     assert descriptor["created"] == "2026-11-20T00:00:00Z"
-    for resource in descriptor["resources"]:
-        data = (fixture / resource["path"]).read_bytes()
-        assert resource["bytes"] == len(data)
-        assert resource["hash"] == "sha256:" + sha256_bytes(data)
+    for resource in descriptor["resources"]:  # the working tree never carries bytes or hash; the record does
+        assert "bytes" not in resource and "hash" not in resource
+    for entry in record["resources"]:
+        data = (fixture / entry["path"]).read_bytes()
+        assert entry["bytes"] == len(data)
+        assert entry["hash"] == "sha256:" + sha256_bytes(data)
 
     citation = (fixture / "CITATION.cff").read_text()
     assert 'version: "1.0.0"' in citation and 'date-released: "2026-11-20"' in citation
@@ -99,7 +101,8 @@ def test_release_zip_holds_the_package_and_docs(fixture: Path) -> None:
         infos = archive.infolist()
         names = [i.filename for i in infos]
         released_descriptor = archive.read("op-impact-1.0.0/datapackage.json")
-    expected = {"datapackage.json", "README.md", "CHANGELOG.md", "CITATION.cff", "LICENSE"}
+    expected = {"datapackage.json", "README.md", "CHANGELOG.md", "CITATION.cff", "LICENSE", "release.json",
+                "docs/codebook.md", "docs/timeline.png", "scripts/load_op_impact.R"}
     expected |= {f"data/{n}.csv" for n in ("events", "assets", "personnel_levels", "sources", "quotes")}
     expected |= {f"schemas/{n}.schema.json" for n in ("events", "assets", "personnel_levels", "sources", "quotes")}
     assert set(names) == {f"op-impact-1.0.0/{n}" for n in expected}
@@ -108,18 +111,32 @@ def test_release_zip_holds_the_package_and_docs(fixture: Path) -> None:
         assert info.date_time == (2026, 11, 20, 0, 0, 0)
         assert stat.S_IMODE(info.external_attr >> 16) == 0o644
         assert info.compress_type == zipfile.ZIP_DEFLATED
-    assert released_descriptor == (fixture / "datapackage.json").read_bytes()
+    # the released descriptor is the working tree's plus each resource's bytes and hash
+    released = json.loads(released_descriptor)
+    working = json.loads((fixture / "datapackage.json").read_text())
+    for resource in released["resources"]:
+        data = (fixture / resource.pop("path")).read_bytes()
+        assert (resource.pop("bytes"), resource.pop("hash")) == (len(data), "sha256:" + sha256_bytes(data))
+    assert released["resources"] == [{k: v for k, v in r.items() if k != "path"} for r in working["resources"]]
 
 
-def test_released_descriptor_passes_frictionless_and_its_hash_is_checked(fixture: Path) -> None:
+def test_released_descriptor_passes_frictionless_and_its_hash_is_checked(fixture: Path, tmp_path: Path) -> None:
     from frictionless import validate
 
     assert release_cli(fixture, "1.0.0").exit_code == 0
-    assert validate(str(fixture / "datapackage.json")).valid
-    set_cell(fixture, "events", 0, "place", "Qayyarah")  # still valid data, but no longer the released bytes
-    report = validate(str(fixture / "datapackage.json"))
+    unzipped = tmp_path / "unzipped"
+    with zipfile.ZipFile(fixture / "dist" / "1.0.0" / "op-impact-1.0.0.zip") as archive:
+        archive.extractall(unzipped)
+    descriptor = unzipped / "op-impact-1.0.0" / "datapackage.json"
+    assert validate(str(descriptor)).valid
+    set_cell(descriptor.parent, "events", 0, "summary", "French artillery fired from Qayara.")  # valid, not released
+    report = validate(str(descriptor))
     assert not report.valid
     assert "hash-count" in {e.type for task in report.tasks for e in task.errors}
+    # the working tree carries no hash, so the same valid edit leaves it valid for both validators
+    set_cell(fixture, "events", 0, "summary", "French artillery fired from Qayara.")
+    assert validate(str(fixture / "datapackage.json")).valid
+    assert run("validate", str(fixture)).exit_code == 0
 
 
 # ---------------------------------------------------------------- refusals: exit 1, nothing changed

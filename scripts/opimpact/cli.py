@@ -413,10 +413,10 @@ def cite(package: str, version: str | None, output_format: str) -> None:
     from pathlib import Path
 
     from .cite import citation, unreleased_note
-    from .records import recorded_dates
+    from .records import known_release_dates
 
     with reported():
-        released = recorded_dates(Path(package))
+        released = known_release_dates(Path(package))
         text = citation(Path(package), output_format, version, released)
         note = unreleased_note(Path(package), released, version)
     echo(text, nl=False)
