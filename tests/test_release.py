@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -375,6 +376,80 @@ def test_reproduce_detects_that_the_commits_code_was_changed_before_recording(fi
     result = release_cli(fixture, "1.0.0", "--reproduce")
     assert result.exit_code == 1
     assert "DIFFERS  op-impact-1.0.0.zip" in result.output
+
+
+@needs_git
+def test_reproduce_out_keeps_the_identical_files(fixture: Path, tmp_path: Path) -> None:
+    _recorded_repo(fixture)
+    record = json.loads((fixture / "releases" / "1.0.0.json").read_text())
+    shutil.rmtree(fixture / "dist")
+    status = git(fixture, "status", "--porcelain")
+    for keep in (tmp_path / "new" / "1.0.0", tmp_path / "empty"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        result = release_cli(fixture, "1.0.0", "--reproduce", "--out", str(keep))
+        assert result.exit_code == 0, result.output
+        assert f"kept the rebuilt files in {keep}" in result.output
+        assert {p.name: (p.stat().st_size, sha256_bytes(p.read_bytes())) for p in keep.iterdir()} == {
+            a["name"]: (a["bytes"], a["sha256"]) for a in record["artifacts"]}
+    assert git(fixture, "status", "--porcelain") == status
+
+
+@needs_git
+@pytest.mark.parametrize("where", ["not empty", "a file", "data", "schemas", "releases", "the package"])
+def test_reproduce_out_refuses_a_folder_that_is_not_new_or_near_package_files(fixture: Path, tmp_path: Path,
+                                                                             where: str) -> None:
+    _recorded_repo(fixture)
+    keep = {"not empty": tmp_path / "full", "a file": tmp_path / "file", "data": fixture / "data" / "rebuilt",
+            "schemas": fixture / "schemas", "releases": fixture / "releases" / "x", "the package": fixture}[where]
+    if where == "not empty":
+        keep.mkdir()
+        (keep / "mine.txt").write_text("keep me\n")
+    if where == "a file":
+        keep.write_text("keep me\n")
+    before, outside = snapshot(fixture), snapshot(tmp_path)
+    result = release_cli(fixture, "1.0.0", "--reproduce", "--out", str(keep))
+    assert result.exit_code == 2, result.output
+    assert "--out" in result.output and "Traceback" not in result.output
+    assert snapshot(fixture) == before and snapshot(tmp_path) == outside
+
+
+@needs_git
+def test_reproduce_out_writes_nothing_when_not_identical(fixture: Path, tmp_path: Path) -> None:
+    init_repo(fixture)
+    assert release_cli(fixture, "1.0.0").exit_code == 0
+    record_file = fixture / "releases" / "1.0.0.json"
+    record = json.loads(record_file.read_text())
+    record["artifacts"][0]["sha256"] = "0" * 64
+    record_file.write_text(json.dumps(record))
+    commit_all(fixture, "Release 1.0.0 with a wrong record")
+    keep = tmp_path / "keep"
+    result = release_cli(fixture, "1.0.0", "--reproduce", "--out", str(keep), "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["out"] is None and not keep.exists()
+
+
+def test_out_without_reproduce_is_a_usage_error(fixture: Path, tmp_path: Path) -> None:
+    result = release_cli(fixture, "1.0.0", "--out", str(tmp_path / "keep"))
+    assert result.exit_code == 2 and not (tmp_path / "keep").exists()
+
+
+def _recorded_in_this_repository(version: str) -> bool:
+    done = subprocess.run(["git", "-C", str(REPO), "log", "--format=%H", "--", f"releases/{version}.json"],
+                          capture_output=True, text=True, check=False)
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
+@needs_git
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0"])
+def test_the_published_releases_reproduce_into_a_folder(version: str, tmp_path: Path) -> None:
+    if not _recorded_in_this_repository(version):
+        pytest.skip(f"this clone's history does not hold the commit that recorded {version}")
+    keep = tmp_path / version
+    result = release_cli(REPO, version, "--reproduce", "--out", str(keep))
+    assert result.exit_code == 0, result.output
+    record = json.loads((REPO / "releases" / f"{version}.json").read_text())
+    assert {p.name: sha256_bytes(p.read_bytes()) for p in keep.iterdir()} == {
+        a["name"]: a["sha256"] for a in record["artifacts"]}
 
 
 @needs_git

@@ -332,8 +332,12 @@ def plot(package: str, out: str) -> None:
 @click.option("--reproduce", is_flag=True,
               help="Rebuild the recorded release VERSION from the commit that added releases/VERSION.json; "
                    "exit 0 only if every artifact is byte-identical to the record.")
+@click.option("--out", "keep", type=click.Path(), default=None,
+              help="With --reproduce: keep the rebuilt files in this new or empty folder, written only when every "
+                   "file is byte-identical to the record.")
 @format_option()
-def release(version: str, package: str, archive: str | None, dry_run: bool, reproduce: bool, output_format: str) -> None:
+def release(version: str, package: str, archive: str | None, dry_run: bool, reproduce: bool, keep: str | None,
+            output_format: str) -> None:
     """Publish release VERSION (a semantic version such as 1.0.0) under dist/VERSION and record it in releases/.
 
     Refuses (exit 1, nothing changed) when the package does not validate, VERSION is not above the last
@@ -345,10 +349,12 @@ def release(version: str, package: str, archive: str | None, dry_run: bool, repr
 
     if dry_run and reproduce:
         raise click.UsageError("--dry-run and --reproduce cannot be combined")
+    if keep is not None and not reproduce:
+        raise click.UsageError("--out keeps the files of --reproduce; a release builds into dist/VERSION")
     with reported(output_format, note="nothing was changed"):
         try:
             if reproduce:
-                result = releasing.reproduce(package, version, progress=_progress())
+                result = releasing.reproduce(package, version, progress=_progress(), out=keep)
             else:
                 plan = releasing.release(package, version, archive=archive, dry_run=dry_run, progress=_progress())
         except releasing.ReleaseRefused as refused:

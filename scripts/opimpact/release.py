@@ -550,6 +550,7 @@ class ReproduceResult:
     commit: str
     artifacts: list[dict] = field(default_factory=list)  # name, expected sha256, actual sha256 (None if absent)
     unexpected: list[str] = field(default_factory=list)  # built but not in the record
+    out: str | None = None  # where the rebuilt files were kept (--out), when they were identical
 
     @property
     def identical(self) -> bool:
@@ -559,14 +560,18 @@ class ReproduceResult:
         return {**asdict(self), "identical": self.identical}
 
 
-def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet) -> ReproduceResult:
+def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet,
+              out: str | os.PathLike | None = None) -> ReproduceResult:
     """Rebuild a recorded release from the commit that added its record; compare with the record.
 
     The build runs in a temporary git worktree of that commit, with that commit's own opimpact code when the
     commit holds it (scripts/opimpact), so later code changes cannot break old releases. The checkout is untouched.
+    With out, the rebuilt files are kept there when every one is identical to the record (all of them appear at
+    once), and nothing is written otherwise; out must be new or an empty folder, away from the package's files.
     """
     root = _package_root(root)
     version = str(_parse_version(version))
+    keep = _check_keep_folder(root, Path(out)) if out is not None else None
     try:
         top = repo_root(root)
     except GitMissing as exc:
@@ -594,16 +599,60 @@ def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet
     progress(f"checking out {commit[:12]} in a temporary worktree")
     try:
         with worktree(root, commit) as tree, tempfile.TemporaryDirectory(prefix="opimpact-rebuild-") as tmp:
-            out = Path(tmp)
-            _build_in_tree(tree, tree / repo_prefix(root), version, out, progress)
-            built = {p.name: sha256_bytes(p.read_bytes()) for p in out.iterdir() if p.is_file()}
+            rebuilt = Path(tmp)
+            _build_in_tree(tree, tree / repo_prefix(root), version, rebuilt, progress)
+            built = {p.name: sha256_bytes(p.read_bytes()) for p in rebuilt.iterdir() if p.is_file()}
+            for item in record.get("artifacts", []):
+                result.artifacts.append({"name": item["name"], "expected": item["sha256"],
+                                         "actual": built.get(item["name"])})
+            recorded = {item["name"] for item in record.get("artifacts", [])}
+            result.unexpected = sorted(set(built) - recorded)
+            if keep is not None and result.identical:
+                progress(f"keeping the rebuilt files in {keep}")
+                _keep_rebuilt(rebuilt, sorted(built), keep)
+                result.out = str(keep)
     except GitError as exc:
         raise ReleaseUsageError(str(exc)) from None
-    for item in record.get("artifacts", []):
-        result.artifacts.append({"name": item["name"], "expected": item["sha256"], "actual": built.get(item["name"])})
-    recorded = {item["name"] for item in record.get("artifacts", [])}
-    result.unexpected = sorted(set(built) - recorded)
     return result
+
+
+def _check_keep_folder(root: Path, out: Path) -> Path:
+    """The folder --out names, refused (exit 2) unless new or empty and outside every folder holding package files
+    (data/, schemas/, releases/ ...) and not over one: the rebuilt files must never mix with the package's own."""
+    from .outputs import package_files
+
+    if os.path.lexists(out) and (not out.is_dir() or out.is_symlink()):
+        raise ReleaseUsageError(f"--out {out}: exists and is not a folder; --out needs a new or empty folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise ReleaseUsageError(f"--out {out}: exists and is not empty; --out needs a new or empty folder")
+    target = Path(os.path.realpath(out))
+    with open_package(root) as package:
+        files = package_files(package)
+    folders = {Path(os.path.realpath(path)).parent for path, _ in files} - {Path(os.path.realpath(root))}
+    folders.add(Path(os.path.realpath(root / RECORDS_DIR)))
+    for path, what in files:
+        real = Path(os.path.realpath(path))
+        if real.is_relative_to(target):
+            raise ReleaseUsageError(f"--out {out} holds the {what} {path}; --out needs a folder away from the package")
+    for folder in sorted(folders):
+        if target.is_relative_to(folder):
+            raise ReleaseUsageError(f"--out {out} is inside {folder}, which holds package files; choose a folder "
+                                    f"away from them (for example {DIST_DIR}/VERSION or one outside the repository)")
+    return out
+
+
+def _keep_rebuilt(rebuilt: Path, names: list[str], out: Path) -> None:
+    """Copy the rebuilt files into out in one transaction: all of them appear, or none."""
+    with transaction() as tx:
+        if out.is_dir():  # an empty folder: each file is moved in; a new folder: moved in whole
+            for name in names:
+                tx.file(out / name, mode=FILE_MODE).write_bytes((rebuilt / name).read_bytes())
+        else:
+            folder = tx.folder(out)
+            os.chmod(folder, DIR_MODE)
+            for name in names:
+                (folder / name).write_bytes((rebuilt / name).read_bytes())
+                os.chmod(folder / name, FILE_MODE)
 
 
 def _build_in_tree(top: Path, package_root: Path, version: str, out: Path, progress: Progress) -> None:
@@ -670,4 +719,6 @@ def render_reproduce_text(result: ReproduceResult) -> str:
     lines += [f"  EXTRA    {name}: rebuilt but not in the record" for name in result.unexpected]
     verdict = "byte-identical to the record" if result.identical else "NOT identical to the record"
     lines.append(f"{result.version}: {verdict}")
+    if result.out is not None:
+        lines.append(f"kept the rebuilt files in {result.out}")
     return "\n".join(lines) + "\n"
