@@ -196,6 +196,20 @@ def test_refuses_without_license(fixture: Path) -> None:
     assert "LICENSE" in _refused(fixture, "1.0.0")
 
 
+@pytest.mark.parametrize("name", ["docs/codebook.md", "docs/timeline.png", "scripts/load_op_impact.R",
+                                  "templates/release-README.md", "templates/descriptions.json"])
+def test_refuses_without_a_file_the_zip_ships_or_renders(fixture: Path, name: str) -> None:
+    (fixture / name).unlink()
+    assert name in _refused(fixture, "1.0.0")
+
+
+def test_refuses_a_template_with_an_unknown_placeholder(fixture: Path) -> None:
+    template = fixture / "templates" / "release-README.md"
+    template.write_text(template.read_text(encoding="utf-8") + "\n{{sourcez}}\n", encoding="utf-8")
+    output = _refused(fixture, "1.0.0")
+    assert "unknown placeholder {{sourcez}}" in output and "release-README.md" in output
+
+
 def test_refuses_while_another_release_holds_the_lock(fixture: Path) -> None:
     with releasing.release_lock(fixture.resolve()):
         assert "another release is running" in _refused(fixture, "1.0.0")

@@ -675,7 +675,7 @@ def build_main(argv: list[str]) -> int:
     root, version, out = argv
     try:
         build_release(Path(root), version, Path(out))
-    except (ReleaseRefused, ChangelogError, UnreadableInput) as exc:
+    except OpimpactError as exc:  # a refusal, a changelog without the date, unreadable input, a broken template
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
