@@ -17,7 +17,8 @@ from pathlib import Path
 from export_sample import REPO, make_sample_package
 from helpers import read_csv, write_csv
 
-RELEASE_FILES = ("LICENSE", "CITATION.cff", ".zenodo.json")
+RELEASE_FILES = ("LICENSE", "CITATION.cff", ".zenodo.json", "docs/codebook.md", "docs/timeline.png",
+                 "scripts/load_op_impact.R", "templates/release-README.md", "templates/descriptions.json")
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
     "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.invalid",
@@ -43,6 +44,7 @@ def make_release_fixture(dest: Path, sections: tuple[tuple[str, str], ...] = (("
     (dest / "datapackage.json").write_text(json.dumps(descriptor, indent=2, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
     for name in RELEASE_FILES:
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, dest / name)
     (dest / "README.md").write_text("# op-impact (test fixture)\n", encoding="utf-8")
     write_changelog(dest, *sections)
@@ -131,11 +133,13 @@ def set_field_type(root: Path, resource: str, name: str, kind: str) -> None:
     set_field_property(root, resource, name, "type", kind)
 
 
-def rewrite_zip(source: Path, dest: Path, change) -> None:
-    """Copy a zip entry by entry, passing each (name, bytes) through change(name, data) -> bytes."""
+def rewrite_zip(source: Path, dest: Path, change, keep=lambda name: True) -> None:
+    """Copy a zip entry by entry, passing each (name, bytes) through change(name, data) -> bytes; entries whose
+    name keep(name) refuses are left out."""
     with zipfile.ZipFile(source) as zin, zipfile.ZipFile(dest, "w") as zout:
         for info in zin.infolist():
-            zout.writestr(info, change(info.filename, zin.read(info)))
+            if keep(info.filename):
+                zout.writestr(info, change(info.filename, zin.read(info)))
 
 
 def flip_byte(data: bytes, index: int) -> bytes:

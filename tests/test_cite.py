@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opimpact.cite import parse_citation, render_bibtex, render_csl_json, with_release
+from opimpact.cite import parse_citation, render_bibtex, render_csl_json, with_abstract, with_release
 from opimpact.cli import cli
 
 from release_helpers import REPO, make_release_fixture, write_changelog
@@ -187,3 +187,17 @@ def test_bibtex_escapes_every_special_character(title: str) -> None:
     unescaped = re.sub(r"\\[{}&%$#_]|\\text[a-z]+\{\}", "", inner)
     assert "{" not in unescaped and "}" not in unescaped and "\\" not in unescaped
     assert "{A \\& B}" in entry
+
+
+@given(st.text(alphabet=st.characters(categories=["L", "N", "P", "S", "Zs"], exclude_characters="\ufeff"),
+               min_size=1, max_size=400).filter(lambda t: t.split()),
+       st.sampled_from(["\n", "\r\n"]))
+def test_with_abstract_writes_any_text_back_exactly(abstract: str, ending: str) -> None:
+    text = (REPO / "CITATION.cff").read_text(encoding="utf-8").replace("\n", ending)
+    written = with_abstract(text, abstract)
+    cff = parse_citation(written)
+    assert cff["abstract"] == " ".join(abstract.split())
+    assert {k: v for k, v in cff.items() if k != "abstract"} == {
+        k: v for k, v in parse_citation(text).items() if k != "abstract"}
+    assert with_abstract(written, abstract) == written
+    assert ending == "\n" or "\n" not in written.replace("\r\n", "")

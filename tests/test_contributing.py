@@ -27,12 +27,15 @@ from click.testing import CliRunner
 
 from opimpact.cli import cli
 from opimpact.edtfdates import read
+from opimpact.release import RELEASE_DOCS
+from opimpact.release_text import DESCRIPTIONS_TEMPLATE, README_TEMPLATE
 
 from export_sample import REPO, make_sample_package
 
 CONTRIBUTING = REPO / "CONTRIBUTING.md"
 PACKAGE_PARTS = ("datapackage.json", "data", "schemas")
-RELEASE_FILES = ("README.md", "LICENSE", "CITATION.cff", ".zenodo.json")
+RELEASE_FILES = ("README.md", "LICENSE", "CITATION.cff", ".zenodo.json", *RELEASE_DOCS, README_TEMPLATE,
+                 DESCRIPTIONS_TEMPLATE)
 TABLES = ("sources", "events", "assets", "personnel_levels", "quotes")
 ARTICLE = """Fakeville Gazette
 
@@ -121,6 +124,7 @@ def date_group(stem: str, edtf: str) -> dict[str, str]:
 def test_the_contributors_path_end_to_end(tmp_path: Path, monkeypatch, base) -> None:
     package = base(tmp_path)
     for name in RELEASE_FILES:
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, package / name)
     (package / "CHANGELOG.md").write_text("# Changelog\n\n## [Unreleased]\n\n", encoding="utf-8")
     (tmp_path / "bakery.txt").write_text(ARTICLE, encoding="utf-8")

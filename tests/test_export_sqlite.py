@@ -30,7 +30,7 @@ def test_every_table_round_trips(any_package: Path, tmp_path: Path) -> None:
     write_database(package, db)
     con = sqlite3.connect(db)
     tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-    assert tables == sorted(resource_names(package))
+    assert tables == sorted([*resource_names(package), "package_metadata"])
     for name in resource_names(package):
         header, kinds, rows = expected_table(package, name)
         cursor = con.execute(f'SELECT * FROM "{name}" ORDER BY rowid')
@@ -119,11 +119,26 @@ def test_datasette_metadata_describes_every_table(sample_package: Path) -> None:
     assert meta["license"] == "CC-BY-4.0" and meta["license_url"].startswith("https://creativecommons.org/")
     assert meta["source"]
     tables = meta["databases"]["op-impact"]["tables"]
-    assert list(tables) == resource_names(sample_package)
-    for name, entry in tables.items():
+    assert list(tables) == [*resource_names(sample_package), "package_metadata"]
+    for name in resource_names(sample_package):
+        entry = tables[name]
         assert entry["title"] and entry["description"]
         assert list(entry["columns"]) == [f["name"] for f in schema_of(sample_package, name)["fields"]]
         assert all(entry["columns"].values())
+    assert list(tables["package_metadata"]["columns"]) == ["key", "value"]
+
+
+def test_the_database_says_which_version_it_holds(sample_package: Path, tmp_path: Path) -> None:
+    descriptor = json.loads((sample_package / "datapackage.json").read_text(encoding="utf-8"))
+    descriptor.update(version="3.1.4", created="2026-05-06T00:00:00Z")
+    (sample_package / "datapackage.json").write_text(json.dumps(descriptor), encoding="utf-8")
+    write_database(sample_package, tmp_path / "op.sqlite")
+    con = sqlite3.connect(tmp_path / "op.sqlite")
+    facts = dict(con.execute("SELECT key, value FROM package_metadata"))
+    con.close()
+    assert facts["version"] == "3.1.4" and facts["created"] == "2026-05-06T00:00:00Z"
+    assert facts["name"] == descriptor["name"] and "CC-BY-4.0" in facts["licence"]
+    assert "(Version 3.1.4)" in facts["citation"]
 
 
 def test_cli_writes_db_and_metadata(sample_package: Path, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -80,10 +81,12 @@ def test_first_release_writes_artifacts_record_and_metadata(fixture: Path) -> No
     descriptor = json.loads((fixture / "datapackage.json").read_text())
     assert descriptor["version"] == "1.0.0"
     assert descriptor["created"] == "2026-11-20T00:00:00Z"
-    for resource in descriptor["resources"]:
-        data = (fixture / resource["path"]).read_bytes()
-        assert resource["bytes"] == len(data)
-        assert resource["hash"] == "sha256:" + sha256_bytes(data)
+    for resource in descriptor["resources"]:  # the working tree never carries bytes or hash; the record does
+        assert "bytes" not in resource and "hash" not in resource
+    for entry in record["resources"]:
+        data = (fixture / entry["path"]).read_bytes()
+        assert entry["bytes"] == len(data)
+        assert entry["hash"] == "sha256:" + sha256_bytes(data)
 
     citation = (fixture / "CITATION.cff").read_text()
     assert 'version: "1.0.0"' in citation and 'date-released: "2026-11-20"' in citation
@@ -99,7 +102,8 @@ def test_release_zip_holds_the_package_and_docs(fixture: Path) -> None:
         infos = archive.infolist()
         names = [i.filename for i in infos]
         released_descriptor = archive.read("op-impact-1.0.0/datapackage.json")
-    expected = {"datapackage.json", "README.md", "CHANGELOG.md", "CITATION.cff", "LICENSE"}
+    expected = {"datapackage.json", "README.md", "CHANGELOG.md", "CITATION.cff", "LICENSE", "release.json",
+                "docs/codebook.md", "docs/timeline.png", "scripts/load_op_impact.R"}
     expected |= {f"data/{n}.csv" for n in ("events", "assets", "personnel_levels", "sources", "quotes")}
     expected |= {f"schemas/{n}.schema.json" for n in ("events", "assets", "personnel_levels", "sources", "quotes")}
     assert set(names) == {f"op-impact-1.0.0/{n}" for n in expected}
@@ -108,18 +112,32 @@ def test_release_zip_holds_the_package_and_docs(fixture: Path) -> None:
         assert info.date_time == (2026, 11, 20, 0, 0, 0)
         assert stat.S_IMODE(info.external_attr >> 16) == 0o644
         assert info.compress_type == zipfile.ZIP_DEFLATED
-    assert released_descriptor == (fixture / "datapackage.json").read_bytes()
+    # the released descriptor is the working tree's plus each resource's bytes and hash
+    released = json.loads(released_descriptor)
+    working = json.loads((fixture / "datapackage.json").read_text())
+    for resource in released["resources"]:
+        data = (fixture / resource.pop("path")).read_bytes()
+        assert (resource.pop("bytes"), resource.pop("hash")) == (len(data), "sha256:" + sha256_bytes(data))
+    assert released["resources"] == [{k: v for k, v in r.items() if k != "path"} for r in working["resources"]]
 
 
-def test_released_descriptor_passes_frictionless_and_its_hash_is_checked(fixture: Path) -> None:
+def test_released_descriptor_passes_frictionless_and_its_hash_is_checked(fixture: Path, tmp_path: Path) -> None:
     from frictionless import validate
 
     assert release_cli(fixture, "1.0.0").exit_code == 0
-    assert validate(str(fixture / "datapackage.json")).valid
-    set_cell(fixture, "events", 0, "place", "Qayyarah")  # still valid data, but no longer the released bytes
-    report = validate(str(fixture / "datapackage.json"))
+    unzipped = tmp_path / "unzipped"
+    with zipfile.ZipFile(fixture / "dist" / "1.0.0" / "op-impact-1.0.0.zip") as archive:
+        archive.extractall(unzipped)
+    descriptor = unzipped / "op-impact-1.0.0" / "datapackage.json"
+    assert validate(str(descriptor)).valid
+    set_cell(descriptor.parent, "events", 0, "summary", "French artillery fired from Qayara.")  # valid, not released
+    report = validate(str(descriptor))
     assert not report.valid
     assert "hash-count" in {e.type for task in report.tasks for e in task.errors}
+    # the working tree carries no hash, so the same valid edit leaves it valid for both validators
+    set_cell(fixture, "events", 0, "summary", "French artillery fired from Qayara.")
+    assert validate(str(fixture / "datapackage.json")).valid
+    assert run("validate", str(fixture)).exit_code == 0
 
 
 # ---------------------------------------------------------------- refusals: exit 1, nothing changed
@@ -176,6 +194,20 @@ def test_refuses_a_broken_zenodo_file(fixture: Path) -> None:
 def test_refuses_without_license(fixture: Path) -> None:
     (fixture / "LICENSE").unlink()
     assert "LICENSE" in _refused(fixture, "1.0.0")
+
+
+@pytest.mark.parametrize("name", ["docs/codebook.md", "docs/timeline.png", "scripts/load_op_impact.R",
+                                  "templates/release-README.md", "templates/descriptions.json"])
+def test_refuses_without_a_file_the_zip_ships_or_renders(fixture: Path, name: str) -> None:
+    (fixture / name).unlink()
+    assert name in _refused(fixture, "1.0.0")
+
+
+def test_refuses_a_template_with_an_unknown_placeholder(fixture: Path) -> None:
+    template = fixture / "templates" / "release-README.md"
+    template.write_text(template.read_text(encoding="utf-8") + "\n{{sourcez}}\n", encoding="utf-8")
+    output = _refused(fixture, "1.0.0")
+    assert "unknown placeholder {{sourcez}}" in output and "release-README.md" in output
 
 
 def test_refuses_while_another_release_holds_the_lock(fixture: Path) -> None:
@@ -358,6 +390,80 @@ def test_reproduce_detects_that_the_commits_code_was_changed_before_recording(fi
     result = release_cli(fixture, "1.0.0", "--reproduce")
     assert result.exit_code == 1
     assert "DIFFERS  op-impact-1.0.0.zip" in result.output
+
+
+@needs_git
+def test_reproduce_out_keeps_the_identical_files(fixture: Path, tmp_path: Path) -> None:
+    _recorded_repo(fixture)
+    record = json.loads((fixture / "releases" / "1.0.0.json").read_text())
+    shutil.rmtree(fixture / "dist")
+    status = git(fixture, "status", "--porcelain")
+    for keep in (tmp_path / "new" / "1.0.0", tmp_path / "empty"):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        result = release_cli(fixture, "1.0.0", "--reproduce", "--out", str(keep))
+        assert result.exit_code == 0, result.output
+        assert f"kept the rebuilt files in {keep}" in result.output
+        assert {p.name: (p.stat().st_size, sha256_bytes(p.read_bytes())) for p in keep.iterdir()} == {
+            a["name"]: (a["bytes"], a["sha256"]) for a in record["artifacts"]}
+    assert git(fixture, "status", "--porcelain") == status
+
+
+@needs_git
+@pytest.mark.parametrize("where", ["not empty", "a file", "data", "schemas", "releases", "the package"])
+def test_reproduce_out_refuses_a_folder_that_is_not_new_or_near_package_files(fixture: Path, tmp_path: Path,
+                                                                             where: str) -> None:
+    _recorded_repo(fixture)
+    keep = {"not empty": tmp_path / "full", "a file": tmp_path / "file", "data": fixture / "data" / "rebuilt",
+            "schemas": fixture / "schemas", "releases": fixture / "releases" / "x", "the package": fixture}[where]
+    if where == "not empty":
+        keep.mkdir()
+        (keep / "mine.txt").write_text("keep me\n")
+    if where == "a file":
+        keep.write_text("keep me\n")
+    before, outside = snapshot(fixture), snapshot(tmp_path)
+    result = release_cli(fixture, "1.0.0", "--reproduce", "--out", str(keep))
+    assert result.exit_code == 2, result.output
+    assert "--out" in result.output and "Traceback" not in result.output
+    assert snapshot(fixture) == before and snapshot(tmp_path) == outside
+
+
+@needs_git
+def test_reproduce_out_writes_nothing_when_not_identical(fixture: Path, tmp_path: Path) -> None:
+    init_repo(fixture)
+    assert release_cli(fixture, "1.0.0").exit_code == 0
+    record_file = fixture / "releases" / "1.0.0.json"
+    record = json.loads(record_file.read_text())
+    record["artifacts"][0]["sha256"] = "0" * 64
+    record_file.write_text(json.dumps(record))
+    commit_all(fixture, "Release 1.0.0 with a wrong record")
+    keep = tmp_path / "keep"
+    result = release_cli(fixture, "1.0.0", "--reproduce", "--out", str(keep), "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["out"] is None and not keep.exists()
+
+
+def test_out_without_reproduce_is_a_usage_error(fixture: Path, tmp_path: Path) -> None:
+    result = release_cli(fixture, "1.0.0", "--out", str(tmp_path / "keep"))
+    assert result.exit_code == 2 and not (tmp_path / "keep").exists()
+
+
+def _recorded_in_this_repository(version: str) -> bool:
+    done = subprocess.run(["git", "-C", str(REPO), "log", "--format=%H", "--", f"releases/{version}.json"],
+                          capture_output=True, text=True, check=False)
+    return done.returncode == 0 and bool(done.stdout.strip())
+
+
+@needs_git
+@pytest.mark.parametrize("version", ["1.0.0", "1.1.0"])
+def test_the_published_releases_reproduce_into_a_folder(version: str, tmp_path: Path) -> None:
+    if not _recorded_in_this_repository(version):
+        pytest.skip(f"this clone's history does not hold the commit that recorded {version}")
+    keep = tmp_path / version
+    result = release_cli(REPO, version, "--reproduce", "--out", str(keep))
+    assert result.exit_code == 0, result.output
+    record = json.loads((REPO / "releases" / f"{version}.json").read_text())
+    assert {p.name: sha256_bytes(p.read_bytes()) for p in keep.iterdir()} == {
+        a["name"]: a["sha256"] for a in record["artifacts"]}
 
 
 @needs_git

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import textwrap
 from pathlib import Path
 
 from . import safeio
@@ -75,6 +76,22 @@ def with_release(text: str, version: str, date: dt.date) -> str:
     body, ending = text.removeprefix(bom), line_ending(text)
     body = _set_top_level(body, "version", f'"{version}"', ending)
     return bom + _set_top_level(body, "date-released", f'"{date.isoformat()}"', ending)
+
+
+def with_abstract(text: str, abstract: str) -> str:
+    """CITATION.cff text with its top-level abstract (and any continuation lines) replaced by abstract, written as a
+    folded block; the rest kept byte for byte. Idempotent. Used by a release to write the generated abstract."""
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body, ending = text.removeprefix(bom), line_ending(text)
+    lines = textwrap.wrap(" ".join(abstract.split()), width=78, break_long_words=False, break_on_hyphens=False)
+    block = ending.join(["abstract: >-", *(f"  {line}" for line in lines)])
+    entry = re.compile(rf"{LINE_START}abstract:[^\r\n]*(?:(?:\r\n|\r|\n)(?:[ \t]+[^\r\n]*|(?=\r\n|\r|\n)))*")
+    match = entry.search(body)
+    if match is None:
+        return bom + body + ("" if body.endswith(("\n", "\r")) or not body else ending) + block + ending
+    kept = match.group(0)
+    trailing = kept[len(kept.rstrip("\r\n \t")):]  # blank lines swallowed at the end of the entry stay
+    return bom + body[:match.start()] + block + trailing + body[match.end():]
 
 
 def _set_top_level(text: str, key: str, value: str, ending: str) -> str:

@@ -455,9 +455,12 @@ def add_source(article: str, package: str, archive: str, published: str, title: 
 @click.option("--date", "release_on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Date the '## [Unreleased]' section of CHANGELOG.md with this day (YYYY-MM-DD) "
                    "[default: today, UTC].")
+@click.option("--out", "keep", type=click.Path(), default=None,
+              help="With --reproduce: keep the rebuilt files in this new or empty folder, written only when every "
+                   "file is byte-identical to the record.")
 @format_option()
 def release(version: str, package: str, package_option: str | None, archive: str | None, dry_run: bool,
-            reproduce: bool, release_on, output_format: str) -> None:
+            reproduce: bool, release_on, keep: str | None, output_format: str) -> None:
     """Publish release VERSION (a semantic version such as 1.0.0) under dist/VERSION and record it in releases/.
 
     PACKAGE is the package folder, the repository (default: the current directory).
@@ -478,10 +481,12 @@ def release(version: str, package: str, package_option: str | None, archive: str
         raise click.UsageError("--dry-run and --reproduce cannot be combined")
     if release_on is not None and reproduce:
         raise click.UsageError("--date and --reproduce cannot be combined: a recorded release keeps its date")
+    if keep is not None and not reproduce:
+        raise click.UsageError("--out keeps the files of --reproduce; a release builds into dist/VERSION")
     with reported(output_format, note="nothing was changed"):
         try:
             if reproduce:
-                result = releasing.reproduce(package, version, progress=_progress())
+                result = releasing.reproduce(package, version, progress=_progress(), out=keep)
             else:
                 plan = releasing.release(package, version, archive=archive, dry_run=dry_run, progress=_progress(),
                                          date=release_on.date() if release_on else None)
@@ -554,11 +559,11 @@ def cite(package: str, package_option: str | None, version: str | None, output_f
     from pathlib import Path
 
     from .cite import citation, unreleased_note
-    from .records import recorded_dates
+    from .records import known_release_dates
 
     package = one_package(package, package_option)
     with reported(output_format):
-        released = recorded_dates(Path(package))
+        released = known_release_dates(Path(package))
         text = citation(Path(package), output_format, version, released)
         note = unreleased_note(Path(package), released, version)
     echo_rendered(text, "json" if output_format == "json" else "text")

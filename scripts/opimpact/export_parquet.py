@@ -15,7 +15,7 @@ from .atomic import atomic_path
 from .export_common import LoadedPackage, export_source
 from .package import EXPECTED_RESOURCES, Package
 
-__all__ = ["write_parquet_tables", "parquet_metadata"]
+__all__ = ["write_parquet_tables", "write_release_tables", "parquet_metadata"]
 
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 9
@@ -34,19 +34,29 @@ def parquet_metadata(loaded: LoadedPackage, name: str) -> dict[str, str]:
     }
 
 
-def write_parquet_tables(source: Package | LoadedPackage | str | os.PathLike, out_dir: str | os.PathLike) -> list[Path]:
-    """Write <out_dir>/<table>.parquet for every table of a package that validates; return the paths written.
+def write_parquet_tables(source: Package | LoadedPackage | str | os.PathLike, out_dir: str | os.PathLike,
+                         prefix: str = "", check: bool = True) -> list[Path]:
+    """Write <out_dir>/<prefix><table>.parquet for every table of a package that validates; return the paths written.
 
     Raises InvalidPackage (exit 1) for a package that does not validate, UnreadableInput for one that cannot be
     read, and OutputAliasesInput when an output would replace one of the package's files (exit 2).
     """
     out = Path(out_dir)
     written = []
-    with export_source(source, [out / f"{name}.parquet" for name in EXPECTED_RESOURCES]) as loaded:
+    with export_source(source, [out / f"{prefix}{name}.parquet" for name in EXPECTED_RESOURCES],
+                       check=check) as loaded:
         for name, frame in loaded.tables.items():
-            target = out / f"{name}.parquet"
+            target = out / f"{prefix}{name}.parquet"
             with atomic_path(target) as tmp:
                 frame.write_parquet(tmp, compression=COMPRESSION, compression_level=COMPRESSION_LEVEL,
                                     statistics=True, metadata=parquet_metadata(loaded, name))
             written.append(target)
     return written
+
+
+def write_release_tables(source: Package | LoadedPackage | str | os.PathLike, out_path: str | os.PathLike,
+                         check: bool = True) -> list[Path]:
+    """A release's Parquet files beside out_path: for out_path NAME.parquet, one NAME.<table>.parquet per table
+    (release artifacts are plain file names in one folder, as SHA256SUMS lists them)."""
+    out = Path(out_path)
+    return write_parquet_tables(source, out.parent, prefix=out.name.removesuffix(".parquet") + ".", check=check)

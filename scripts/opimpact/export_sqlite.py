@@ -4,6 +4,8 @@ One table per resource with typed columns, NOT NULL for required fields, primary
 enums and dates, and an index on every foreign key. The database is built in a temporary file, filled in a
 fixed order, checked (foreign_key_check, integrity_check) and VACUUMed, so the same package gives the same bytes.
 Values are stored exactly: a NaN, which SQLite would turn into NULL, is stored as the text 'NaN'.
+The table package_metadata (key, value) says which package and version the file holds:
+`SELECT value FROM package_metadata WHERE key = 'version'` (also name, title, created, licence, citation).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .export_common import (
     ExportError,
     LoadedPackage,
     as_text,
+    citation_text,
     dependency_order,
     export_source,
     licence_text,
@@ -30,11 +33,14 @@ from .export_common import (
 )
 from .package import Package
 
-__all__ = ["export", "write_database", "datasette_metadata", "create_statements"]
+__all__ = ["export", "write_database", "write_datasette_metadata", "datasette_metadata", "create_statements",
+           "METADATA_TABLE"]
 
 SQL_TYPES = {"string": "TEXT", "any": "TEXT", "date": "TEXT", "datetime": "TEXT", "integer": "INTEGER",
              "year": "INTEGER", "number": "REAL", "boolean": "INTEGER"}
 PAGE_SIZE = 4096
+METADATA_TABLE = "package_metadata"
+METADATA_SUFFIX = ".metadata.json"
 
 
 def quote(name: str) -> str:
@@ -147,6 +153,7 @@ def _build(loaded: LoadedPackage, path: Path) -> None:
             for statement in create_statements(name, loaded.schema(name)):
                 con.execute(statement)
             _insert(con, name, loaded.tables[name])
+        _insert_metadata(con, loaded)
         con.execute("COMMIT")
         _check(con)
         con.execute("VACUUM")
@@ -174,6 +181,22 @@ def _insert(con: sqlite3.Connection, name: str, frame: pl.DataFrame) -> None:
     con.executemany(sql, ([_sql_value(v) for v in row] for row in frame.iter_rows()))
 
 
+def package_facts(loaded: LoadedPackage) -> list[tuple[str, str]]:
+    """(key, value) rows of the metadata table: which package, which version, under which licence, how to cite."""
+    d = loaded.descriptor
+    version = as_text(d.get("version"))
+    return [("name", as_text(d.get("name"))), ("title", as_text(d.get("title"))), ("version", version),
+            ("created", as_text(d.get("created"))), ("licence", licence_text(d)),
+            ("citation", citation_text(loaded.package, version or None))]
+
+
+def _insert_metadata(con: sqlite3.Connection, loaded: LoadedPackage) -> None:
+    if METADATA_TABLE in loaded.tables:  # a package table of that name wins; its data are not overwritten
+        return
+    con.execute(f"CREATE TABLE {quote(METADATA_TABLE)} (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)")
+    con.executemany(f"INSERT INTO {quote(METADATA_TABLE)} (key, value) VALUES (?, ?)", package_facts(loaded))
+
+
 def _check(con: sqlite3.Connection) -> None:
     broken = con.execute("PRAGMA foreign_key_check").fetchall()
     if broken:
@@ -182,6 +205,17 @@ def _check(con: sqlite3.Connection) -> None:
     integrity = con.execute("PRAGMA integrity_check").fetchall()
     if integrity != [("ok",)]:
         raise ExportError(f"integrity_check failed: {integrity[0][0]}")
+
+
+def write_datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, out_path: str | os.PathLike,
+                             check: bool = True) -> None:
+    """Write the Datasette metadata of the database beside it, atomically: for OUT named NAME.metadata.json the
+    database is NAME (the file NAME.sqlite), as `datasette NAME.sqlite --metadata NAME.metadata.json` serves it."""
+    name = Path(out_path).name
+    database = name[:-len(METADATA_SUFFIX)] if name.endswith(METADATA_SUFFIX) else Path(out_path).stem
+    with export_source(package, [out_path], check=check) as loaded, atomic_path(Path(out_path)) as tmp:
+        meta = datasette_metadata(loaded, database=database)
+        tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, database: str,
@@ -218,5 +252,11 @@ def datasette_metadata(package: Package | LoadedPackage | str | os.PathLike, dat
             if facets:
                 entry["facets"] = facets
             tables[name] = entry
+        if METADATA_TABLE not in tables:
+            tables[METADATA_TABLE] = {
+                "title": "Package metadata",
+                "description": "Which package and version this database holds: name, title, version, created, "
+                               "licence and citation, one row each.",
+                "columns": {"key": "What the row says", "value": "Its value"}}
         meta["databases"] = {database: {"title": meta["title"], "tables": tables}}
         return meta

@@ -1,4 +1,5 @@
-"""Release records: releases/VERSION.json in the repository, and opening the package of a recorded release.
+"""Release records: releases/VERSION.json in the repository, the record bundled in a release zip (release.json),
+and opening the package of a recorded release.
 
 A recorded release is opened from its zip in dist/ when that matches the record, else from the git commit that
 added the record; either way its data files must match the hashes the record holds, so a shallow clone (whose
@@ -22,6 +23,7 @@ from .semver import Version
 RECORDS_DIR = "releases"
 DIST_DIR = "dist"
 RECORD_VERSION = 1
+BUNDLED_RECORD = "release.json"  # the record a release zip carries beside its datapackage.json
 
 
 def record_path(root: Path, version: str) -> Path:
@@ -78,6 +80,37 @@ def record_problem(record: object) -> str | None:
     return None
 
 
+def bundled_problem(record: object) -> str | None:
+    """What makes a parsed bundled record (release.json) unusable, or None: a record whose 'members' list
+    {path, bytes, sha256} for every other file of the zip."""
+    problem = record_problem(record)
+    if problem:
+        return problem
+    members = record.get("members")  # type: ignore[union-attr]
+    if not isinstance(members, list):
+        return "needs a 'members' list"
+    for item in members:
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str) or not _is_count(item.get("bytes")) \
+                or not isinstance(item.get("sha256"), str) or not _SHA256.fullmatch(item["sha256"]):
+            return "every member needs a path, a size in bytes and a SHA-256 of 64 lowercase hex digits"
+    return None
+
+
+def load_bundled_record(root: Path) -> dict | None:
+    """The bundled record root/release.json, or None when there is none; UnreadableInput when it is not one."""
+    path = root / BUNDLED_RECORD
+    if not path.exists():
+        return None
+    try:
+        record = read_json_file(path, str(path))
+    except (OSError, ValueError) as exc:
+        raise UnreadableInput(f"{path}: {exc}", rule=None) from None
+    problem = bundled_problem(record)
+    if problem:
+        raise UnreadableInput(f"{path}: not a usable release record: {problem}", rule=None)
+    return record
+
+
 def recorded_versions(root: Path) -> dict[Version, Path]:
     """Every recorded release under root/releases, by version; UnreadableInput for a badly named record."""
     folder = root / RECORDS_DIR
@@ -102,6 +135,19 @@ def recorded_dates(root: Path) -> dict[str, dt.date]:
             dates[str(version)] = dt.date.fromisoformat(record.get("date", ""))
         except ValueError:
             raise UnreadableInput(f"{path}: 'date' {record.get('date')!r} is not YYYY-MM-DD", rule=None) from None
+    return dates
+
+
+def known_release_dates(root: Path) -> dict[str, dt.date]:
+    """recorded_dates, plus the release of the bundled record when root is an unzipped release (no releases/)."""
+    dates = recorded_dates(root)
+    bundled = load_bundled_record(root)
+    if bundled is not None and bundled["version"] not in dates:
+        try:
+            dates[bundled["version"]] = dt.date.fromisoformat(bundled.get("date", ""))
+        except ValueError:
+            raise UnreadableInput(f"{root / BUNDLED_RECORD}: 'date' {bundled.get('date')!r} is not YYYY-MM-DD",
+                                  rule=None) from None
     return dates
 
 

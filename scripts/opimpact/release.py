@@ -3,6 +3,10 @@
 A release is built from a staged copy of the package whose datapackage.json, CITATION.cff, CHANGELOG.md and
 .zenodo.json carry the release's version and date. Preparing those files is idempotent, so the commit that holds
 the release record (and thus the already prepared files) rebuilds byte-identical artifacts (`--reproduce`).
+The staged copy alone gets each resource's `bytes` and `hash`, the README rendered for the download
+(templates/release-README.md) and the bundled record release.json; the working tree's descriptor never holds
+`bytes` or `hash`, so any valid edit keeps it valid for frictionless too. Descriptions and counts come from
+the data (release_text).
 Edited files keep their line endings (LF, CRLF or CR) and byte-order mark. Everything a release writes (the
 dist/VERSION folder, the rewritten files, the record) is one transaction: all of it appears, or none of it.
 """
@@ -29,7 +33,7 @@ from . import limits, safeio
 from .atomic import transaction
 from .changelog import CHANGELOG_NAME, ChangelogError, dated_release, release_date, unlisted_removals, with_subsection
 from .checksums import SUMS_NAME, render_sums, resource_hash, sha256_bytes
-from .cite import CITATION_NAME, with_release
+from .cite import CITATION_NAME, with_abstract, with_release
 from .diff import changelog_entry, diff_packages, first_release_entry
 from .errors import OpimpactError
 from .gitutil import GitError, GitMissing, commit_adding, repo_prefix, repo_root, show_file, worktree
@@ -44,6 +48,7 @@ from .package import (
     resolve_path,
 )
 from .records import (
+    BUNDLED_RECORD,
     DIST_DIR,
     RECORD_VERSION,
     RECORDS_DIR,
@@ -54,22 +59,30 @@ from .records import (
     render_record,
     zip_name,
 )
+from .release_text import DESCRIPTIONS_TEMPLATE, README_TEMPLATE, data_values, descriptions, release_readme
 from .semver import Version, announced_bump
 
 README_NAME = "README.md"
 LICENSE_NAME = "LICENSE"
 ZENODO_NAME = ".zenodo.json"
 ZIP_EXTRAS = (README_NAME, CHANGELOG_NAME, CITATION_NAME, LICENSE_NAME)
+# Documents the release README names, shipped in the zip at the same paths.
+RELEASE_DOCS = ("docs/codebook.md", "docs/timeline.png", "scripts/load_op_impact.R")
+REQUIRED_FILES = (*ZIP_EXTRAS, *RELEASE_DOCS, README_TEMPLATE, DESCRIPTIONS_TEMPLATE)
+FILE_PROPERTIES = ("bytes", "hash")  # only in the release's staged descriptor and the records
 DATA_CHANGES = "Data changes"
 FILE_MODE = 0o644
 DIR_MODE = 0o755
 # Exports built into a release when their module is present: (module, function, file extension).
-# Each is called as function(staged_package_folder, out_path[, check=False]); the staged datapackage.json
-# carries the release's version and created time. It must write the same bytes for the same package:
-# a release refuses an export whose two builds differ.
+# Each is called as function(staged_package_folder, out_path[, check=False]) with out_path
+# op-impact-VERSION.EXTENSION (the Parquet exporter writes op-impact-VERSION.<table>.parquet beside it); the
+# staged datapackage.json carries the release's version and created time. It must write the same bytes for
+# the same package: a release refuses an export whose two builds differ.
 EXPORTERS: tuple[tuple[str, str, str], ...] = (
     ("opimpact.export_xlsx", "write_workbook", "xlsx"),
     ("opimpact.export_sqlite", "write_database", "sqlite"),
+    ("opimpact.export_sqlite", "write_datasette_metadata", "metadata.json"),
+    ("opimpact.export_parquet", "write_release_tables", "parquet"),
 )
 
 Progress = Callable[[str], None]
@@ -124,10 +137,23 @@ class ReleasePlan:
 
 # ---------------------------------------------------------------- preparing the released files
 
-def release_files(root: Path, version: str, date: dt.date, data_changes: str | None) -> dict[str, bytes]:
+def generated_values(root: Path, version: str, date: dt.date) -> dict[str, str]:
+    """The placeholders of the templates, counted from the data at root, and the descriptions rendered from them."""
+    try:
+        with open_package(root) as package:
+            values = data_values(package, version, date.isoformat())
+    except UnreadableInput as exc:
+        raise ReleaseRefused(f"the data cannot be counted: {exc}") from None
+    return {**values, **descriptions(root, values)}
+
+
+def release_files(root: Path, version: str, date: dt.date, data_changes: str | None,
+                  values: dict[str, str] | None = None) -> dict[str, bytes]:
     """The new bytes of every repo file a release rewrites. Applying it to its own output changes nothing."""
-    files = {DESCRIPTOR_NAME: _descriptor_bytes(root, version, date)}
-    files[CITATION_NAME] = with_release(_read_text(root / CITATION_NAME), version, date).encode("utf-8")
+    values = values or generated_values(root, version, date)
+    files = {DESCRIPTOR_NAME: _descriptor_bytes(root, version, date, values)}
+    citation = with_release(_read_text(root / CITATION_NAME), version, date)
+    files[CITATION_NAME] = with_abstract(citation, values["abstract"]).encode("utf-8")
     _, changelog = dated_release(_read_text(root / CHANGELOG_NAME), version, date)  # '[Unreleased]' gets dated
     if data_changes:
         changelog = with_subsection(changelog, version, DATA_CHANGES, data_changes)
@@ -140,11 +166,27 @@ def release_files(root: Path, version: str, date: dt.date, data_changes: str | N
     return files
 
 
-def _descriptor_bytes(root: Path, version: str, date: dt.date) -> bytes:
-    """datapackage.json with version, created, and each resource's bytes and sha256 hash."""
+def _descriptor_bytes(root: Path, version: str, date: dt.date, values: dict[str, str]) -> bytes:
+    """The working tree's datapackage.json: version, created, the generated description and source title, and no
+    bytes or hash (a data edit would make them wrong, and frictionless would then refuse the package)."""
     descriptor = _read_json(root / DESCRIPTOR_NAME)
     descriptor["version"] = version
     descriptor["created"] = f"{date.isoformat()}T00:00:00Z"
+    descriptor["description"] = values["description"]
+    sources = descriptor.get("sources")
+    if isinstance(sources, list) and sources and isinstance(sources[0], dict):
+        sources[0]["title"] = values["sources_title"]
+    for resource in descriptor.get("resources", []):
+        if isinstance(resource, dict):
+            for key in FILE_PROPERTIES:
+                resource.pop(key, None)
+    return _json_bytes(descriptor, _read_text(root / DESCRIPTOR_NAME))
+
+
+def staged_files(root: Path, files: dict[str, bytes], values: dict[str, str]) -> dict[str, bytes]:
+    """The files of the release's staged copy: the rewritten files, the descriptor with each resource's bytes and
+    sha256 hash, and the README rendered for the download (naming only files the zip holds)."""
+    descriptor = json.loads(files[DESCRIPTOR_NAME].decode("utf-8-sig"))
     for resource in descriptor.get("resources", []):
         path, reason = resolve_inside(root, resource.get("path"))
         if reason or path is None or not path.is_file():
@@ -153,7 +195,10 @@ def _descriptor_bytes(root: Path, version: str, date: dt.date) -> bytes:
         data = path.read_bytes()
         resource["bytes"] = len(data)
         resource["hash"] = resource_hash(data)
-    return _json_bytes(descriptor, _read_text(root / DESCRIPTOR_NAME))
+    staged = dict(files)
+    staged[DESCRIPTOR_NAME] = _json_bytes(descriptor, files[DESCRIPTOR_NAME].decode("utf-8"))
+    staged[README_NAME] = release_readme(root, values).encode("utf-8")
+    return staged
 
 
 def _json_bytes(document: object, original: str = "") -> bytes:
@@ -192,7 +237,7 @@ def _read_text(path: Path) -> str:
 def zip_members(root: Path) -> list[str]:
     """The files a release zip holds: the descriptor, every data file and schema it names, and the docs."""
     with open_package(root) as package:
-        members = {DESCRIPTOR_NAME, *ZIP_EXTRAS}
+        members = {DESCRIPTOR_NAME, *ZIP_EXTRAS, *RELEASE_DOCS}
         for resource in package.resources.values():
             members.add(resource.rel_path)
             if isinstance(resource.descriptor.get("schema"), str):
@@ -222,8 +267,9 @@ def write_release_zip(stage: Path, version: str, date: dt.date, out: Path) -> No
     deflate level 9, mode 0644, Unix attributes, no directory entries and no comment."""
     prefix = f"op-impact-{version}"
     stamp = (date.year, date.month, date.day, 0, 0, 0)
+    members = zip_members(stage) + ([BUNDLED_RECORD] if (stage / BUNDLED_RECORD).is_file() else [])
     with zipfile.ZipFile(out, "w") as archive:
-        for rel in zip_members(stage):
+        for rel in sorted(members):
             info = zipfile.ZipInfo(f"{prefix}/{rel}", date_time=stamp)
             info.create_system = 3
             info.external_attr = (stat.S_IFREG | FILE_MODE) << 16
@@ -244,9 +290,8 @@ def available_exporters() -> list[tuple[str, Callable, str]]:
 
 
 def build_artifacts(stage: Path, version: str, date: dt.date, out: Path, progress: Progress = _quiet) -> list[Artifact]:
-    """Write the zip, the exports and SHA256SUMS into out; return every artifact, sorted by name."""
-    progress(f"building {zip_name(version)}")
-    write_release_zip(stage, version, date, out / zip_name(version))
+    """Write the exports, then the zip (with the bundled record naming them), then SHA256SUMS into out; return
+    every artifact, sorted by name."""
     for module_name, function, extension in available_exporters():
         target = out / f"op-impact-{version}.{extension}"
         progress(f"building {target.name}")
@@ -256,6 +301,10 @@ def build_artifacts(stage: Path, version: str, date: dt.date, out: Path, progres
             function(stage, target, **kwargs)
         except Exception as exc:  # an exporter's own failure must not leave a half release
             raise ReleaseRefused(f"{module_name} failed to write {target.name}: {exc}") from exc
+    side = sorted(p for p in out.iterdir() if p.is_file())
+    (stage / BUNDLED_RECORD).write_text(render_record(bundled_record(stage, version, date, side)), encoding="utf-8")
+    progress(f"building {zip_name(version)}")
+    write_release_zip(stage, version, date, out / zip_name(version))
     sums = {p.name: sha256_bytes(p.read_bytes()) for p in out.iterdir() if p.is_file()}
     (out / SUMS_NAME).write_text(render_sums(sums), encoding="utf-8")
     artifacts = []
@@ -266,11 +315,36 @@ def build_artifacts(stage: Path, version: str, date: dt.date, out: Path, progres
     return artifacts
 
 
+def bundled_record(stage: Path, version: str, date: dt.date, side: list[Path]) -> dict:
+    """The record the zip carries (release.json): version, date, each resource's bytes and hash, the SHA-256 of
+    every other member of the zip, and of the artifacts published beside it (not of the zip or SHA256SUMS,
+    which hold this record)."""
+    members = zip_members(stage)
+    return {"record_version": RECORD_VERSION, "bundled": True, "version": version, "date": date.isoformat(),
+            "created": f"{date.isoformat()}T00:00:00Z",
+            "note": "This record travels with the files: it shows they are complete and unchanged since the build. "
+                    "The record in the op-impact repository (releases/VERSION.json) and SHA256SUMS published with "
+                    "the release show that they are the release.",
+            "artifacts": [asdict(_artifact(path.name, path.read_bytes())) for path in side],
+            "members": [{"path": rel, **_size_and_sha(stage / rel)} for rel in members],
+            "resources": _resource_entries((stage / DESCRIPTOR_NAME).read_bytes())}
+
+
+def _artifact(name: str, data: bytes) -> Artifact:
+    return Artifact(name, len(data), sha256_bytes(data))
+
+
+def _size_and_sha(path: Path) -> dict:
+    data = path.read_bytes()
+    return {"bytes": len(data), "sha256": sha256_bytes(data)}
+
+
 def build_release(root: Path, version: str, out: Path, data_changes: str | None = None,
                   progress: Progress = _quiet) -> list[Artifact]:
     """Build the artifacts of version from the package at root into out (no checks, no writes to root)."""
     date = release_date(_read_text(root / CHANGELOG_NAME), version)
-    files = release_files(root, version, date, data_changes)
+    values = generated_values(root, version, date)
+    files = staged_files(root, release_files(root, version, date, data_changes, values), values)
     with tempfile.TemporaryDirectory(prefix="opimpact-stage-") as tmp:
         stage = stage_package(root, files, Path(tmp))
         return build_artifacts(stage, version, date, out, progress)
@@ -405,25 +479,27 @@ def release(root: str | os.PathLike, version: str, archive: str | os.PathLike | 
         if asked is not None and asked != date:
             raise ReleaseRefused(f"{CHANGELOG_NAME} dates {version} {date.isoformat()}, not {asked.isoformat()}: "
                                  "drop --date, or change the heading")
-        odd = [name for name in ZIP_EXTRAS if os.path.lexists(root / name) and not safeio.is_regular(root / name)]
+        odd = [name for name in REQUIRED_FILES if os.path.lexists(root / name) and not safeio.is_regular(root / name)]
         if odd:
             raise UnreadableInput(f"{', '.join(odd)}: not a regular file (a FIFO, device or folder); refused", rule=None)
-        missing = [name for name in ZIP_EXTRAS if not (root / name).is_file()]
+        missing = [name for name in REQUIRED_FILES if not (root / name).is_file()]
         if missing:
             raise ReleaseRefused(f"missing {', '.join(missing)}; every release ships them")
         _validate(root, Path(archive) if archive else None, progress)
         plan = ReleasePlan(version=version, date=date.isoformat(), previous=None, required_bump=None,
                            announced_bump=None, archive_checked=archive is not None, dry_run=dry_run)
         _compare_with_previous(root, parsed, records, plan, progress)
-        files = release_files(root, version, date, plan.data_changes)
+        values = generated_values(root, version, date)
+        files = release_files(root, version, date, plan.data_changes, values)
         plan.files = [rel for rel, data in files.items() if _current_bytes(root / rel) != data]
+        staged = staged_files(root, files, values)
         exported = {ext for _, _, ext in available_exporters()}
         plan.exports_skipped = [f"{module} ({ext})" for module, _, ext in EXPORTERS if ext not in exported]
         if dry_run:
             with tempfile.TemporaryDirectory(prefix="opimpact-dry-run-") as tmp:
-                plan.artifacts = _build_twice(root, files, version, date, Path(tmp), progress)
+                plan.artifacts = _build_twice(root, staged, version, date, Path(tmp), progress)
             return plan
-        plan.artifacts = _publish(root, version, date, files, plan, progress)
+        plan.artifacts = _publish(root, version, date, files, staged, plan, progress)
         return plan
 
 
@@ -431,16 +507,16 @@ def _current_bytes(path: Path) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
 
-def _build_twice(root: Path, files: dict[str, bytes], version: str, date: dt.date, out: Path,
+def _build_twice(root: Path, staged: dict[str, bytes], version: str, date: dt.date, out: Path,
                  progress: Progress) -> list[Artifact]:
-    """Build into out, then again elsewhere, and refuse unless both builds are byte-identical."""
+    """Build into out, then again from a second staged copy, and refuse unless both builds are byte-identical."""
     with tempfile.TemporaryDirectory(prefix="opimpact-stage-") as tmp:
-        stage = stage_package(root, files, Path(tmp) / "stage")
+        stage = stage_package(root, staged, Path(tmp) / "stage")
         artifacts = build_artifacts(stage, version, date, out, progress)
         again = Path(tmp) / "again"
         again.mkdir()
         progress("rebuilding to check that the build is reproducible")
-        second = build_artifacts(stage, version, date, again)
+        second = build_artifacts(stage_package(root, staged, Path(tmp) / "stage-again"), version, date, again)
     differing = sorted({a.name for a in artifacts} ^ {a.name for a in second}
                        | {a.name for a, b in zip(artifacts, second, strict=False) if a != b})
     if differing:
@@ -449,14 +525,14 @@ def _build_twice(root: Path, files: dict[str, bytes], version: str, date: dt.dat
     return artifacts
 
 
-def _publish(root: Path, version: str, date: dt.date, files: dict[str, bytes], plan: ReleasePlan,
-             progress: Progress) -> list[Artifact]:
+def _publish(root: Path, version: str, date: dt.date, files: dict[str, bytes], staged: dict[str, bytes],
+             plan: ReleasePlan, progress: Progress) -> list[Artifact]:
     """Build dist/VERSION, then rewrite the release files and write the record, all in one transaction: a failure,
     a full disk or Ctrl-C at any point leaves dist/, releases/ and every file as they were."""
     with transaction() as tx:
         out = tx.folder(root / DIST_DIR / version)
         os.chmod(out, DIR_MODE)
-        artifacts = _build_twice(root, files, version, date, out, progress)
+        artifacts = _build_twice(root, staged, version, date, out, progress)
         progress("writing " + ", ".join(files) + f" and {RECORDS_DIR}/{version}.json")
         for rel, data in files.items():
             tx.file(root / rel, mode=FILE_MODE).write_bytes(data)
@@ -464,7 +540,7 @@ def _publish(root: Path, version: str, date: dt.date, files: dict[str, bytes], p
                   "created": f"{date.isoformat()}T00:00:00Z", "previous": plan.previous,
                   "required_bump": plan.required_bump,
                   "artifacts": [asdict(a) for a in artifacts],
-                  "resources": _resource_entries(files[DESCRIPTOR_NAME])}
+                  "resources": _resource_entries(staged[DESCRIPTOR_NAME])}
         tx.file(record_path(root, version), mode=FILE_MODE).write_bytes(render_record(record).encode("utf-8"))
     return artifacts
 
@@ -482,6 +558,7 @@ class ReproduceResult:
     commit: str
     artifacts: list[dict] = field(default_factory=list)  # name, expected sha256, actual sha256 (None if absent)
     unexpected: list[str] = field(default_factory=list)  # built but not in the record
+    out: str | None = None  # where the rebuilt files were kept (--out), when they were identical
 
     @property
     def identical(self) -> bool:
@@ -491,14 +568,18 @@ class ReproduceResult:
         return {**asdict(self), "identical": self.identical}
 
 
-def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet) -> ReproduceResult:
+def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet,
+              out: str | os.PathLike | None = None) -> ReproduceResult:
     """Rebuild a recorded release from the commit that added its record; compare with the record.
 
     The build runs in a temporary git worktree of that commit, with that commit's own opimpact code when the
     commit holds it (scripts/opimpact), so later code changes cannot break old releases. The checkout is untouched.
+    With out, the rebuilt files are kept there when every one is identical to the record (all of them appear at
+    once), and nothing is written otherwise; out must be new or an empty folder, away from the package's files.
     """
     root = _package_root(root)
     version = str(_parse_version(version))
+    keep = _check_keep_folder(root, Path(out)) if out is not None else None
     try:
         top = repo_root(root)
     except GitMissing as exc:
@@ -526,16 +607,60 @@ def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet
     progress(f"checking out {commit[:12]} in a temporary worktree")
     try:
         with worktree(root, commit) as tree, tempfile.TemporaryDirectory(prefix="opimpact-rebuild-") as tmp:
-            out = Path(tmp)
-            _build_in_tree(tree, tree / repo_prefix(root), version, out, progress)
-            built = {p.name: sha256_bytes(p.read_bytes()) for p in out.iterdir() if p.is_file()}
+            rebuilt = Path(tmp)
+            _build_in_tree(tree, tree / repo_prefix(root), version, rebuilt, progress)
+            built = {p.name: sha256_bytes(p.read_bytes()) for p in rebuilt.iterdir() if p.is_file()}
+            for item in record.get("artifacts", []):
+                result.artifacts.append({"name": item["name"], "expected": item["sha256"],
+                                         "actual": built.get(item["name"])})
+            recorded = {item["name"] for item in record.get("artifacts", [])}
+            result.unexpected = sorted(set(built) - recorded)
+            if keep is not None and result.identical:
+                progress(f"keeping the rebuilt files in {keep}")
+                _keep_rebuilt(rebuilt, sorted(built), keep)
+                result.out = str(keep)
     except GitError as exc:
         raise ReleaseUsageError(str(exc)) from None
-    for item in record.get("artifacts", []):
-        result.artifacts.append({"name": item["name"], "expected": item["sha256"], "actual": built.get(item["name"])})
-    recorded = {item["name"] for item in record.get("artifacts", [])}
-    result.unexpected = sorted(set(built) - recorded)
     return result
+
+
+def _check_keep_folder(root: Path, out: Path) -> Path:
+    """The folder --out names, refused (exit 2) unless new or empty and outside every folder holding package files
+    (data/, schemas/, releases/ ...) and not over one: the rebuilt files must never mix with the package's own."""
+    from .outputs import package_files
+
+    if os.path.lexists(out) and (not out.is_dir() or out.is_symlink()):
+        raise ReleaseUsageError(f"--out {out}: exists and is not a folder; --out needs a new or empty folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise ReleaseUsageError(f"--out {out}: exists and is not empty; --out needs a new or empty folder")
+    target = Path(os.path.realpath(out))
+    with open_package(root) as package:
+        files = package_files(package)
+    folders = {Path(os.path.realpath(path)).parent for path, _ in files} - {Path(os.path.realpath(root))}
+    folders.add(Path(os.path.realpath(root / RECORDS_DIR)))
+    for path, what in files:
+        real = Path(os.path.realpath(path))
+        if real.is_relative_to(target):
+            raise ReleaseUsageError(f"--out {out} holds the {what} {path}; --out needs a folder away from the package")
+    for folder in sorted(folders):
+        if target.is_relative_to(folder):
+            raise ReleaseUsageError(f"--out {out} is inside {folder}, which holds package files; choose a folder "
+                                    f"away from them (for example {DIST_DIR}/VERSION or one outside the repository)")
+    return out
+
+
+def _keep_rebuilt(rebuilt: Path, names: list[str], out: Path) -> None:
+    """Copy the rebuilt files into out in one transaction: all of them appear, or none."""
+    with transaction() as tx:
+        if out.is_dir():  # an empty folder: each file is moved in; a new folder: moved in whole
+            for name in names:
+                tx.file(out / name, mode=FILE_MODE).write_bytes((rebuilt / name).read_bytes())
+        else:
+            folder = tx.folder(out)
+            os.chmod(folder, DIR_MODE)
+            for name in names:
+                (folder / name).write_bytes((rebuilt / name).read_bytes())
+                os.chmod(folder / name, FILE_MODE)
 
 
 def _build_in_tree(top: Path, package_root: Path, version: str, out: Path, progress: Progress) -> None:
@@ -558,7 +683,7 @@ def build_main(argv: list[str]) -> int:
     root, version, out = argv
     try:
         build_release(Path(root), version, Path(out))
-    except (ReleaseRefused, ChangelogError, UnreadableInput) as exc:
+    except OpimpactError as exc:  # a refusal, a changelog without the date, unreadable input, a broken template
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
@@ -602,4 +727,6 @@ def render_reproduce_text(result: ReproduceResult) -> str:
     lines += [f"  EXTRA    {name}: rebuilt but not in the record" for name in result.unexpected]
     verdict = "byte-identical to the record" if result.identical else "NOT identical to the record"
     lines.append(f"{result.version}: {verdict}")
+    if result.out is not None:
+        lines.append(f"kept the rebuilt files in {result.out}")
     return "\n".join(lines) + "\n"

@@ -6,6 +6,11 @@ Only a release record proves a download is the release: SHA256SUMS and the descr
 files and can be rewritten with them. So the verdict says which it was: "verified against the release record"
 when every artifact or data file was compared with a record, else a check of internal consistency only, which
 counts as success only when the caller asks for exactly that (consistency_only).
+
+A release zip carries its own record (release.json: every member's and side artifact's SHA-256, every resource's
+bytes and hash). An unzipped release outside any repository is verified against it, and the verdict says so:
+that record travels with the files, so it proves them complete and unchanged since the build, while only the
+repository's record (or SHA256SUMS checked against it) proves them to be the published release.
 """
 
 from __future__ import annotations
@@ -20,12 +25,19 @@ from pathlib import Path
 
 from . import safeio
 from .checksums import SUMS_NAME, parse_sums, resource_hash_file, sha256_file
-from .package import DESCRIPTOR_NAME, UnreadableInput, check_zip_entries, extract_zip_safely, open_package
-from .records import RECORDS_DIR, load_record
+from .package import (
+    DESCRIPTOR_NAME,
+    UnreadableInput,
+    check_zip_entries,
+    extract_zip_safely,
+    open_package,
+    resolve_inside,
+)
+from .records import BUNDLED_RECORD, RECORDS_DIR, load_bundled_record, load_record
 from .report import json_safe, printable
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
-_ARTIFACT_NAME = re.compile(r"^op-impact-(?P<version>[0-9][^/]*?)\.(?:zip|xlsx|sqlite)$")
+_ARTIFACT_NAME = re.compile(r"^op-impact-(?P<version>[0-9][^/]*?)\.(?:zip|xlsx|sqlite|metadata\.json|[a-z_]+\.parquet)$")
 MAX_LISTED_FINDINGS = 5
 
 
@@ -41,12 +53,22 @@ VERIFIED, CONSISTENT, NOT_VERIFIED = "verified", "consistent", "not verified"
 
 
 @dataclass
+class Bundled:
+    """The record a release zip carries, with what was found for each member it lists (None: missing)."""
+
+    record: dict
+    label: str
+    members: dict[str, tuple[int, str] | None]
+
+
+@dataclass
 class VerifyReport:
     target: str
     version: str | None = None
     record: str | None = None
     checks: list[Check] = field(default_factory=list)
     consistency_only: bool = False  # the caller accepts a check of internal consistency without a record
+    record_bundled: bool = False  # the record compared with is the one inside the download (release.json)
 
     def add(self, check: str, status: str, message: str, file: str | None = None) -> None:
         self.checks.append(Check(check, status, message, file))
@@ -79,7 +101,7 @@ class VerifyReport:
     def to_dict(self) -> dict:
         return {"verify_version": 2, "target": self.target, "version": self.version, "record": self.record,
                 "verdict": self.verdict, "against_record": self.against_record,
-                "consistency_only": self.consistency_only, "ok": self.ok, "failed": len(self.failures),
+                "consistency_only": self.consistency_only, "record_bundled": self.record_bundled, "ok": self.ok, "failed": len(self.failures),
                 "checks": [asdict(c) for c in self.checks]}
 
 
@@ -96,7 +118,13 @@ def render_text(report: VerifyReport) -> str:
     for c in report.checks:
         lines.append(f"  {c.status.upper():4} {c.check:<{width}}  {printable(c.message)}")
     passed = f"{report.passed} checks passed"
-    if report.verdict == VERIFIED:
+    if report.verdict == VERIFIED and report.record_bundled:
+        lines.append(f"verified against the release record bundled in the download ({printable(report.record or '')}):"
+                     f" {target} ({passed}). That record travels with the files: it shows they are complete and "
+                     "unchanged since the release was built, not that they are the published release. For that, "
+                     "check the zip against the published SHA256SUMS, or give --repo DIR (a clone of the repository) "
+                     "or --record FILE to compare with the repository's record")
+    elif report.verdict == VERIFIED:
         lines.append(f"verified against the release record {printable(report.record or '')}: {target} ({passed})")
     elif report.verdict == CONSISTENT:
         caveat = ("no release record was checked, so files rewritten together with their checksums and hashes "
@@ -133,6 +161,7 @@ def verify(target: str | os.PathLike, record: str | os.PathLike | None = None, r
     report = VerifyReport(str(target), consistency_only=consistency_only)
     local: dict[str, Path] = {}  # artifacts present here, by name
     resources: dict[str, dict] = {}  # resource name -> {"bytes", "hash"} as found in the package
+    bundled: list[Bundled] = []  # the record inside the release, when there is one
     if target.is_dir() and os.path.lexists(target / SUMS_NAME):
         for path in sorted(target.iterdir()):
             if not path.is_dir() and not safeio.is_regular(path):
@@ -142,12 +171,13 @@ def verify(target: str | os.PathLike, record: str | os.PathLike | None = None, r
         local[SUMS_NAME] = target / SUMS_NAME
         _check_sums(report, target, [n for n in local if n != SUMS_NAME])
         for path in sorted(target.glob("op-impact-*.zip")):
-            resources = _check_zip(report, path, archive)
+            resources = _check_zip(report, path, archive, bundled)
     elif target.is_dir():
         if not (target / DESCRIPTOR_NAME).is_file():
             raise UnreadableInput(f"{target}: neither a release folder (no {SUMS_NAME}) nor a package "
                                   f"(no {DESCRIPTOR_NAME})")
-        resources = _check_package(report, target, str(target), archive)
+        resources = _check_package(report, target, str(target), archive, bundled,
+                                   released=os.path.lexists(target / BUNDLED_RECORD))
         if repo is None and record is None and (target / RECORDS_DIR).is_dir():
             repo = target
     else:
@@ -155,10 +185,10 @@ def verify(target: str | os.PathLike, record: str | os.PathLike | None = None, r
         if os.path.lexists(target.parent / SUMS_NAME):
             _check_sums(report, target.parent, [target.name])
         if target.suffix.lower() == ".zip":  # a workbook is a zip too, but not a package
-            resources = _check_zip(report, target, archive)
+            resources = _check_zip(report, target, archive, bundled)
         elif report.version is None and (match := _ARTIFACT_NAME.match(target.name)):
             report.version = match["version"]
-    _check_against_record(report, target, local, resources, record, repo)
+    _check_against_record(report, target, local, resources, record, repo, bundled[0] if bundled else None)
     return report
 
 
@@ -184,7 +214,7 @@ def _check_sums(report: VerifyReport, folder: Path, names: list[str]) -> None:
             report.add("sha256sums", SKIP, f"{name} is listed in {SUMS_NAME} but not present here", name)
 
 
-def _check_zip(report: VerifyReport, path: Path, archive) -> dict[str, dict]:
+def _check_zip(report: VerifyReport, path: Path, archive, bundled: list[Bundled]) -> dict[str, dict]:
     """Refuse an unsafe zip before extracting; else unpack into a temporary folder and check the package."""
     try:
         with zipfile.ZipFile(path) as zf:
@@ -201,13 +231,36 @@ def _check_zip(report: VerifyReport, path: Path, archive) -> dict[str, dict]:
         except UnreadableInput as exc:
             report.add("zip-safety", FAIL, str(exc), path.name)
             return {}
-        return _check_package(report, root, path.name, archive)
+        return _check_package(report, root, path.name, archive, bundled, released=True)
 
 
-def _check_package(report: VerifyReport, root: Path, label: str, archive) -> dict[str, dict]:
-    """Each resource's bytes and hash against its file, then full validation."""
+def _read_bundled(report: VerifyReport, root: Path, label: str, bundled: list[Bundled]) -> None:
+    """Read root/release.json and measure every member it lists, while root still exists (a zip's temporary
+    folder is deleted once checked)."""
+    try:
+        record = load_bundled_record(root)
+    except UnreadableInput as exc:
+        report.add("bundled", FAIL, str(exc), BUNDLED_RECORD)
+        return
+    if record is None:
+        return
+    members: dict[str, tuple[int, str] | None] = {}
+    for item in record["members"]:
+        path, reason = resolve_inside(root, item["path"])
+        members[item["path"]] = (path.stat().st_size, sha256_file(path)) \
+            if reason is None and path is not None and safeio.is_regular(path) else None
+    bundled.append(Bundled(record, f"{label}/{BUNDLED_RECORD}" if label.endswith(".zip") else
+                           str(Path(label) / BUNDLED_RECORD), members))
+
+
+def _check_package(report: VerifyReport, root: Path, label: str, archive, bundled: list[Bundled] | None = None,
+                   released: bool = False) -> dict[str, dict]:
+    """Each resource's bytes and hash against its file, then full validation. released: the descriptor must carry
+    bytes and hash (a release's does; a working tree's never does)."""
     from .validate import validate_loaded
 
+    if bundled is not None:
+        _read_bundled(report, root, label, bundled)
     found: dict[str, dict] = {}
     try:
         with open_package(root) as package:
@@ -215,7 +268,7 @@ def _check_package(report: VerifyReport, root: Path, label: str, archive) -> dic
             if isinstance(version, str) and report.version is None:
                 report.version = version
             for name, resource in package.resources.items():
-                found[name] = _check_resource(report, label, resource)
+                found[name] = _check_resource(report, label, resource, released)
             validation = validate_loaded(package, archive=archive, standard=True)
     except UnreadableInput as exc:
         report.add("package", FAIL, str(exc), label)
@@ -239,7 +292,7 @@ def _describe(finding) -> str:
     return f"{' '.join(place)}: {finding.message}"
 
 
-def _check_resource(report: VerifyReport, label: str, resource) -> dict:
+def _check_resource(report: VerifyReport, label: str, resource, released: bool) -> dict:
     where = f"{label}: {resource.rel_path}"
     expected_hash, expected_bytes = resource.descriptor.get("hash"), resource.descriptor.get("bytes")
     if resource.path is None or not safeio.is_regular(resource.path):
@@ -248,8 +301,12 @@ def _check_resource(report: VerifyReport, label: str, resource) -> dict:
     size, digest = resource_hash_file(resource.path)
     actual = {"bytes": size, "hash": digest}
     if expected_hash is None or expected_bytes is None:
-        report.add("resource", FAIL, f"{where}: the descriptor records no hash/bytes (not a released package)",
-                   resource.rel_path)
+        if released:
+            report.add("resource", FAIL, f"{where}: the descriptor records no hash/bytes, as a release's does",
+                       resource.rel_path)
+        else:
+            report.add("resource", SKIP, f"{where}: the descriptor records no hash/bytes (a working tree's never "
+                       "does); the file is compared with the release record instead", resource.rel_path)
         return actual
     problems = []
     if expected_bytes != actual["bytes"]:
@@ -273,8 +330,26 @@ def _find_record(target: Path, version: str) -> Path | None:
     return None
 
 
+def _check_bundled_members(report: VerifyReport, bundled: Bundled) -> None:
+    """Every file the bundled record lists is present and unchanged."""
+    for item in bundled.record["members"]:
+        actual = bundled.members.get(item["path"])
+        if actual is None:
+            report.add("bundled", FAIL, f"{item['path']} is listed in {BUNDLED_RECORD} but missing", item["path"])
+        elif actual != (item["bytes"], item["sha256"]):
+            report.add("bundled", FAIL, f"{item['path']}: {actual[0]} bytes, SHA-256 {actual[1]}; {BUNDLED_RECORD} "
+                       f"says {item['bytes']} bytes, {item['sha256']}", item["path"])
+    listed = len(bundled.record["members"])
+    if not any(c.check == "bundled" and c.status == FAIL for c in report.checks):
+        report.add("bundled", PASS, f"all {listed} files listed in {BUNDLED_RECORD} are present and match it",
+                   BUNDLED_RECORD)
+
+
 def _check_against_record(report: VerifyReport, target: Path, local: dict[str, Path], resources: dict[str, dict],
-                          record: str | os.PathLike | None, repo: str | os.PathLike | None) -> None:
+                          record: str | os.PathLike | None, repo: str | os.PathLike | None,
+                          bundled: Bundled | None = None) -> None:
+    if bundled is not None:
+        _check_bundled_members(report, bundled)
     if record is not None:
         path: Path | None = Path(record)
     elif report.version is None:
@@ -283,15 +358,26 @@ def _check_against_record(report: VerifyReport, target: Path, local: dict[str, P
         path = Path(repo) / RECORDS_DIR / f"{report.version}.json"
     else:
         path = _find_record(target, report.version)
-    if path is None:
+    if path is None and bundled is not None:
+        data, shown = bundled.record, bundled.label
+        report.record_bundled = True
+    elif path is None:
         report.add("record", SKIP, "no release record found: give --record FILE or --repo DIR to check against one")
         return
-    try:
-        data = load_record(path)
-    except UnreadableInput as exc:
-        report.add("record", FAIL, str(exc), str(path))
-        return
-    report.record = str(path)
+    else:
+        try:
+            data = load_record(path)
+        except UnreadableInput as exc:
+            report.add("record", FAIL, str(exc), str(path))
+            return
+        shown = str(path)
+    _compare_with_record(report, data, shown, local, resources)
+
+
+def _compare_with_record(report: VerifyReport, data: dict, shown: str, local: dict[str, Path],
+                         resources: dict[str, dict]) -> None:
+    path = Path(shown)
+    report.record = shown
     if report.version is not None and str(data["version"]) != report.version:
         report.add("record", FAIL, f"the record {path.name} is for {data['version']}, the artifact is {report.version}")
         return
@@ -306,7 +392,9 @@ def _check_against_record(report: VerifyReport, target: Path, local: dict[str, P
         else:
             report.add("record", FAIL, f"{name}: {actual_bytes} bytes, SHA-256 {actual_sha}; the record says "
                        f"{item['bytes']} bytes, {item['sha256']}", name)
-    for name in sorted(set(local) - {item["name"] for item in data["artifacts"]}):
+    # the bundled record cannot list the zip that holds it, nor SHA256SUMS, which lists that zip
+    unlistable = {n for n in local if n == SUMS_NAME or n.endswith(".zip")} if report.record_bundled else set()
+    for name in sorted(set(local) - {item["name"] for item in data["artifacts"]} - unlistable):
         report.add("record", FAIL, f"{name} is not an artifact of release {data['version']} (not in the record)", name)
     entries = {entry["name"]: entry for entry in data.get("resources") or []}
     for name, actual in resources.items():
