@@ -14,6 +14,9 @@ import subprocess
 import zipfile
 from pathlib import Path
 
+from opimpact.codebook import write_codebook
+from opimpact.plot import plot_timeline, timeline_fingerprint
+
 from export_sample import REPO, make_sample_package
 from helpers import read_csv, write_csv
 
@@ -48,7 +51,21 @@ def make_release_fixture(dest: Path, sections: tuple[tuple[str, str], ...] = (("
         shutil.copy(REPO / name, dest / name)
     (dest / "README.md").write_text("# op-impact (test fixture)\n", encoding="utf-8")
     write_changelog(dest, *sections)
+    current_docs(dest)
     return dest
+
+
+_PICTURES: dict[str, bytes] = {}  # timeline by fingerprint: the sample data draw the same picture in every test
+
+
+def current_docs(root: Path) -> None:
+    """Make docs/codebook.md and docs/timeline.png describe root's data, as a maintainer does before a release."""
+    write_codebook(root, root / "docs" / "codebook.md")
+    fingerprint = timeline_fingerprint(root)
+    if fingerprint not in _PICTURES:
+        plot_timeline(root, root / "docs" / "timeline.png")
+        _PICTURES[fingerprint] = (root / "docs" / "timeline.png").read_bytes()
+    (root / "docs" / "timeline.png").write_bytes(_PICTURES[fingerprint])
 
 
 def write_changelog(root: Path, *sections: tuple[str, str]) -> None:

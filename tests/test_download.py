@@ -209,3 +209,35 @@ def test_counts_and_descriptions_follow_the_data(tmp_path: Path) -> None:
         assert not re.search(r"\bfour archived\b", text, re.IGNORECASE), where
     assert "five archived news articles" in strings and "five archived news articles" in metadata
     assert f"{events} rows" in strings
+
+
+def test_the_release_ships_a_current_codebook_and_timeline(tmp_path: Path, monkeypatch) -> None:
+    """Docs that describe other data (the repository's) are regenerated for the release, and the release says so."""
+    from opimpact.codebook import codebook_is_current
+    from opimpact.plot import check_timeline
+
+    root = make_release_fixture(tmp_path / "package")
+    for rel in ("docs/codebook.md", "docs/timeline.png"):
+        shutil.copy(REPO / rel, root / rel)
+    stale = {rel: (root / rel).read_bytes() for rel in ("docs/codebook.md", "docs/timeline.png")}
+    result = run("release", VERSION, str(root))
+    assert result.exit_code == 0, result.output
+    assert "docs/codebook.md and docs/timeline.png in the working tree are stale" in result.output
+    assert {rel: (root / rel).read_bytes() for rel in stale} == stale  # the working tree is not touched
+    with zipfile.ZipFile(root / "dist" / VERSION / ZIP) as archive:
+        archive.extractall(tmp_path / "download")
+    folder = tmp_path / "download" / f"op-impact-{VERSION}"
+    assert codebook_is_current(folder, folder / "docs" / "codebook.md")
+    assert check_timeline(folder, folder / "docs" / "timeline.png").current
+
+
+def test_current_docs_are_shipped_as_committed(tmp_path: Path) -> None:
+    root = make_release_fixture(tmp_path / "package")  # with a current codebook and timeline
+    committed = {rel: (root / rel).read_bytes() for rel in ("docs/codebook.md", "docs/timeline.png")}
+    dry = run("release", VERSION, str(root), "--dry-run", "--format", "json")
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.stdout)["docs_regenerated"] == []
+    assert run("release", VERSION, str(root)).exit_code == 0
+    with zipfile.ZipFile(root / "dist" / VERSION / f"op-impact-{VERSION}.zip") as archive:
+        shipped = {rel: archive.read(f"op-impact-{VERSION}/{rel}") for rel in committed}
+    assert shipped == committed

@@ -453,17 +453,45 @@ def _recorded_in_this_repository(version: str) -> bool:
     return done.returncode == 0 and bool(done.stdout.strip())
 
 
+PUBLISHED = sorted(p.stem for p in (REPO / "releases").glob("*.json"))
+
+
 @needs_git
-@pytest.mark.parametrize("version", ["1.0.0", "1.1.0"])
+@pytest.mark.parametrize("version", PUBLISHED)
 def test_the_published_releases_reproduce_into_a_folder(version: str, tmp_path: Path) -> None:
+    """Every published release rebuilds byte for byte, or (only where this environment's tools differ from the
+    record's built_with) says which versions differ; it never passes or fails silently."""
     if not _recorded_in_this_repository(version):
         pytest.skip(f"this clone's history does not hold the commit that recorded {version}")
     keep = tmp_path / version
-    result = release_cli(REPO, version, "--reproduce", "--out", str(keep))
-    assert result.exit_code == 0, result.output
+    result = release_cli(REPO, version, "--reproduce", "--out", str(keep), "--format", "json")
     record = json.loads((REPO / "releases" / f"{version}.json").read_text())
-    assert {p.name: sha256_bytes(p.read_bytes()) for p in keep.iterdir()} == {
-        a["name"]: a["sha256"] for a in record["artifacts"]}
+    document = json.loads(result.stdout)
+    if result.exit_code == 0:
+        assert document["identical"] is True
+        assert {p.name: sha256_bytes(p.read_bytes()) for p in keep.iterdir()} == {
+            a["name"]: a["sha256"] for a in record["artifacts"]}
+        return
+    assert result.exit_code == 1 and not keep.exists()
+    differing = releasing.environment_differences(record.get("built_with") or {})
+    assert differing, f"{version} does not rebuild identically with the tools it was built with: {result.output}"
+    assert document["environment_differs"] == differing
+
+
+@needs_git
+def test_reproduce_names_the_tools_whose_version_differs(fixture: Path) -> None:
+    init_repo(fixture)
+    assert release_cli(fixture, "1.0.0").exit_code == 0
+    record_file = fixture / "releases" / "1.0.0.json"
+    record = json.loads(record_file.read_text())
+    assert record["built_with"] == releasing.build_environment()
+    record["built_with"]["polars"] = "0.0.1"
+    record["artifacts"][-1]["sha256"] = "0" * 64
+    record_file.write_text(json.dumps(record))
+    commit_all(fixture, "Release 1.0.0 built with another polars")
+    result = release_cli(fixture, "1.0.0", "--reproduce")
+    assert result.exit_code == 1
+    assert "note: 1.0.0 was built with polars 0.0.1 (here " in result.output
 
 
 @needs_git

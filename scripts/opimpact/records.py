@@ -58,7 +58,7 @@ def _is_count(value: object) -> bool:
 
 def record_problem(record: object) -> str | None:
     """What makes a parsed record unusable, or None: a 'version' text, an 'artifacts' list of {name, bytes,
-    sha256}, and optionally a 'date' and a 'resources' list of {name, path, bytes, hash}."""
+    sha256}, and optionally a 'date', a 'resources' list of {name, path, bytes, hash} and 'built_with' {tool: version}."""
     if not isinstance(record, dict) or not isinstance(record.get("artifacts"), list):
         return "needs 'version' and an 'artifacts' list"
     if not isinstance(record.get("version"), str) or not record["version"]:
@@ -69,6 +69,9 @@ def record_problem(record: object) -> str | None:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not _is_count(item.get("bytes")) \
                 or not isinstance(item.get("sha256"), str) or not _SHA256.fullmatch(item["sha256"]):
             return "every artifact needs a name, a size in bytes and a SHA-256 of 64 lowercase hex digits"
+    built_with = record.get("built_with", {})
+    if not isinstance(built_with, dict) or not all(isinstance(v, str) for v in built_with.values()):
+        return "'built_with' must map each tool to its version (text)"
     resources = record.get("resources", [])
     if not isinstance(resources, list):
         return "'resources' must be a list"

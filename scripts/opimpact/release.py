@@ -19,6 +19,7 @@ import importlib.util
 import inspect
 import json
 import os
+import platform
 import stat
 import subprocess
 import sys
@@ -67,7 +68,9 @@ LICENSE_NAME = "LICENSE"
 ZENODO_NAME = ".zenodo.json"
 ZIP_EXTRAS = (README_NAME, CHANGELOG_NAME, CITATION_NAME, LICENSE_NAME)
 # Documents the release README names, shipped in the zip at the same paths.
-RELEASE_DOCS = ("docs/codebook.md", "docs/timeline.png", "scripts/load_op_impact.R")
+CODEBOOK_PATH = "docs/codebook.md"
+TIMELINE_PATH = "docs/timeline.png"
+RELEASE_DOCS = (CODEBOOK_PATH, TIMELINE_PATH, "scripts/load_op_impact.R")
 REQUIRED_FILES = (*ZIP_EXTRAS, *RELEASE_DOCS, README_TEMPLATE, DESCRIPTIONS_TEMPLATE)
 FILE_PROPERTIES = ("bytes", "hash")  # only in the release's staged descriptor and the records
 DATA_CHANGES = "Data changes"
@@ -84,6 +87,9 @@ EXPORTERS: tuple[tuple[str, str, str], ...] = (
     ("opimpact.export_sqlite", "write_datasette_metadata", "metadata.json"),
     ("opimpact.export_parquet", "write_release_tables", "parquet"),
 )
+
+# Libraries whose version can change an artifact's bytes (recorded as built_with; a rebuild names any that differ).
+BYTE_DECIDING_LIBRARIES = ("polars", "xlsxwriter", "matplotlib")
 
 Progress = Callable[[str], None]
 
@@ -128,6 +134,7 @@ class ReleasePlan:
     files: list[str] = field(default_factory=list)  # repo files the release rewrites
     artifacts: list[Artifact] = field(default_factory=list)
     exports_skipped: list[str] = field(default_factory=list)
+    docs_regenerated: list[str] = field(default_factory=list)  # stale in the working tree; fresh in the release
     archive_checked: bool = False
     dry_run: bool = False
 
@@ -199,6 +206,26 @@ def staged_files(root: Path, files: dict[str, bytes], values: dict[str, str]) ->
     staged[DESCRIPTOR_NAME] = _json_bytes(descriptor, files[DESCRIPTOR_NAME].decode("utf-8"))
     staged[README_NAME] = release_readme(root, values).encode("utf-8")
     return staged
+
+
+def current_docs(root: Path, staged: dict[str, bytes]) -> dict[str, bytes]:
+    """The codebook and timeline the release must ship in place of stale ones: each is regenerated from the
+    staged package when the committed file does not describe the data (text for the codebook, the plotted-data
+    fingerprint for the timeline); a current committed file is shipped as it is, so its bytes do not depend on
+    the installed matplotlib."""
+    from .codebook import build_codebook
+    from .plot import check_timeline, plot_timeline
+
+    fresh = {}
+    with tempfile.TemporaryDirectory(prefix="opimpact-docs-") as tmp:
+        stage = stage_package(root, staged, Path(tmp))
+        codebook = build_codebook(stage).encode("utf-8")
+        if (stage / CODEBOOK_PATH).read_bytes() != codebook:
+            fresh[CODEBOOK_PATH] = codebook
+        if not check_timeline(stage, stage / TIMELINE_PATH).current:
+            plot_timeline(stage, stage / TIMELINE_PATH, check=False)
+            fresh[TIMELINE_PATH] = (stage / TIMELINE_PATH).read_bytes()
+    return fresh
 
 
 def _json_bytes(document: object, original: str = "") -> bytes:
@@ -345,6 +372,7 @@ def build_release(root: Path, version: str, out: Path, data_changes: str | None 
     date = release_date(_read_text(root / CHANGELOG_NAME), version)
     values = generated_values(root, version, date)
     files = staged_files(root, release_files(root, version, date, data_changes, values), values)
+    files.update(current_docs(root, files))
     with tempfile.TemporaryDirectory(prefix="opimpact-stage-") as tmp:
         stage = stage_package(root, files, Path(tmp))
         return build_artifacts(stage, version, date, out, progress)
@@ -493,6 +521,9 @@ def release(root: str | os.PathLike, version: str, archive: str | os.PathLike | 
         files = release_files(root, version, date, plan.data_changes, values)
         plan.files = [rel for rel, data in files.items() if _current_bytes(root / rel) != data]
         staged = staged_files(root, files, values)
+        fresh = current_docs(root, staged)
+        plan.docs_regenerated = sorted(fresh)
+        staged.update(fresh)
         exported = {ext for _, _, ext in available_exporters()}
         plan.exports_skipped = [f"{module} ({ext})" for module, _, ext in EXPORTERS if ext not in exported]
         if dry_run:
@@ -540,7 +571,8 @@ def _publish(root: Path, version: str, date: dt.date, files: dict[str, bytes], s
                   "created": f"{date.isoformat()}T00:00:00Z", "previous": plan.previous,
                   "required_bump": plan.required_bump,
                   "artifacts": [asdict(a) for a in artifacts],
-                  "resources": _resource_entries(staged[DESCRIPTOR_NAME])}
+                  "resources": _resource_entries(staged[DESCRIPTOR_NAME]),
+                  "built_with": build_environment()}
         tx.file(record_path(root, version), mode=FILE_MODE).write_bytes(render_record(record).encode("utf-8"))
     return artifacts
 
@@ -552,6 +584,29 @@ def _resource_entries(descriptor_bytes: bytes) -> list[dict]:
 
 # ---------------------------------------------------------------- reproducing
 
+def build_environment() -> dict[str, str]:
+    """The versions that decide an artifact's bytes besides the data and this code: Python, SQLite, zlib (the zip's
+    deflate) and the exporters' libraries (Parquet files name the polars that wrote them)."""
+    import sqlite3
+    import zlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "zlib": zlib.ZLIB_RUNTIME_VERSION}
+    for name in BYTE_DECIDING_LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "absent"
+    return found
+
+
+def environment_differences(recorded: dict) -> dict[str, dict[str, str]]:
+    """The tools whose version here differs from a record's built_with (records before 1.2.0 have none)."""
+    here = build_environment()
+    return {tool: {"recorded": str(was), "here": here.get(tool, "unknown")}
+            for tool, was in sorted(recorded.items()) if isinstance(tool, str) and here.get(tool) != was}
+
+
 @dataclass
 class ReproduceResult:
     version: str
@@ -559,6 +614,8 @@ class ReproduceResult:
     artifacts: list[dict] = field(default_factory=list)  # name, expected sha256, actual sha256 (None if absent)
     unexpected: list[str] = field(default_factory=list)  # built but not in the record
     out: str | None = None  # where the rebuilt files were kept (--out), when they were identical
+    # the tools whose version here differs from the record's built_with: {tool: {"recorded": ..., "here": ...}}
+    environment_differs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def identical(self) -> bool:
@@ -615,6 +672,7 @@ def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet
                                          "actual": built.get(item["name"])})
             recorded = {item["name"] for item in record.get("artifacts", [])}
             result.unexpected = sorted(set(built) - recorded)
+            result.environment_differs = environment_differences(record.get("built_with") or {})
             if keep is not None and result.identical:
                 progress(f"keeping the rebuilt files in {keep}")
                 _keep_rebuilt(rebuilt, sorted(built), keep)
@@ -705,6 +763,10 @@ def render_plan_text(plan: ReleasePlan) -> str:
     lines.append(f"artifacts in {DIST_DIR}/{plan.version}/:")
     width = max((len(a.name) for a in plan.artifacts), default=0)
     lines += [f"  {a.name:<{width}}  {a.bytes:>10} bytes  sha256 {a.sha256}" for a in plan.artifacts]
+    if plan.docs_regenerated:
+        lines.append(f"note: {' and '.join(plan.docs_regenerated)} in the working tree "
+                     f"{'is' if len(plan.docs_regenerated) == 1 else 'are'} stale; the release ships "
+                     "regenerated copies (run `opimpact export codebook` and `opimpact plot`, then commit them)")
     if plan.exports_skipped:
         lines.append(f"exports not built (module missing): {', '.join(plan.exports_skipped)}")
     if not plan.archive_checked:
@@ -727,6 +789,10 @@ def render_reproduce_text(result: ReproduceResult) -> str:
     lines += [f"  EXTRA    {name}: rebuilt but not in the record" for name in result.unexpected]
     verdict = "byte-identical to the record" if result.identical else "NOT identical to the record"
     lines.append(f"{result.version}: {verdict}")
+    if result.environment_differs and not result.identical:
+        tools = ", ".join(f"{tool} {v['recorded']} (here {v['here']})" for tool, v in result.environment_differs.items())
+        lines.append(f"note: {result.version} was built with {tools}; byte-identity needs the versions the record "
+                     "names (built_with)")
     if result.out is not None:
         lines.append(f"kept the rebuilt files in {result.out}")
     return "\n".join(lines) + "\n"
