@@ -92,6 +92,9 @@ def bundled_problem(record: object) -> str | None:
     members = record.get("members")  # type: ignore[union-attr]
     if not isinstance(members, list):
         return "needs a 'members' list"
+    beside = record.get("published_with", [])  # type: ignore[union-attr]
+    if not isinstance(beside, list) or not all(isinstance(name, str) for name in beside):
+        return "'published_with' must list file names"
     for item in members:
         if not isinstance(item, dict) or not isinstance(item.get("path"), str) or not _is_count(item.get("bytes")) \
                 or not isinstance(item.get("sha256"), str) or not _SHA256.fullmatch(item["sha256"]):

@@ -344,15 +344,18 @@ def build_artifacts(stage: Path, version: str, date: dt.date, out: Path, progres
 
 def bundled_record(stage: Path, version: str, date: dt.date, side: list[Path]) -> dict:
     """The record the zip carries (release.json): version, date, each resource's bytes and hash, the SHA-256 of
-    every other member of the zip, and of the artifacts published beside it (not of the zip or SHA256SUMS,
-    which hold this record)."""
+    every other member of the zip, and the names of the artifacts published beside it. Their SHA-256 stay out:
+    Parquet files name the polars that wrote them, and the zip must not depend on that (SHA256SUMS and the
+    repository's record hold them)."""
     members = zip_members(stage)
     return {"record_version": RECORD_VERSION, "bundled": True, "version": version, "date": date.isoformat(),
             "created": f"{date.isoformat()}T00:00:00Z",
             "note": "This record travels with the files: it shows they are complete and unchanged since the build. "
                     "The record in the op-impact repository (releases/VERSION.json) and SHA256SUMS published with "
-                    "the release show that they are the release.",
-            "artifacts": [asdict(_artifact(path.name, path.read_bytes())) for path in side],
+                    "the release show that they are the release, and hold the SHA-256 of the files published "
+                    "beside the zip.",
+            "artifacts": [],
+            "published_with": [path.name for path in side],
             "members": [{"path": rel, **_size_and_sha(stage / rel)} for rel in members],
             "resources": _resource_entries((stage / DESCRIPTOR_NAME).read_bytes())}
 

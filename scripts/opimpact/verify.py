@@ -392,8 +392,15 @@ def _compare_with_record(report: VerifyReport, data: dict, shown: str, local: di
         else:
             report.add("record", FAIL, f"{name}: {actual_bytes} bytes, SHA-256 {actual_sha}; the record says "
                        f"{item['bytes']} bytes, {item['sha256']}", name)
-    # the bundled record cannot list the zip that holds it, nor SHA256SUMS, which lists that zip
-    unlistable = {n for n in local if n == SUMS_NAME or n.endswith(".zip")} if report.record_bundled else set()
+    # the bundled record cannot list the zip that holds it, nor SHA256SUMS, which lists that zip; it names the
+    # files published beside the zip without their SHA-256 (SHA256SUMS and the repository's record hold them)
+    unlistable = set()
+    if report.record_bundled:
+        beside = {n for n in data.get("published_with", []) if isinstance(n, str)}
+        unlistable = {n for n in local if n == SUMS_NAME or n.endswith(".zip") or n in beside}
+        for name in sorted(set(local) & beside):
+            report.add("record", SKIP, f"{name}: the bundled record names it without a SHA-256; only SHA256SUMS "
+                       "checked it (the repository's record holds its SHA-256: give --repo or --record)", name)
     for name in sorted(set(local) - {item["name"] for item in data["artifacts"]} - unlistable):
         report.add("record", FAIL, f"{name} is not an artifact of release {data['version']} (not in the record)", name)
     entries = {entry["name"]: entry for entry in data.get("resources") or []}
