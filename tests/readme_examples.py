@@ -4,7 +4,9 @@ An example is a fenced block with a marker on the line before its opening fence:
 
     <!-- example: package -->           a console block: `$ command` lines, each followed by its output, run one
     <!-- example: seeded-mistakes -->   after another with bash in a fresh copy of the package (with five seeded
-                                        mistakes, for the second); `opimpact` is this checkout's code
+    <!-- example: download -->          mistakes, for the second; for the third, a folder with that copy as
+                                        op-impact/ and the latest release's files built into download/);
+                                        `opimpact` is this checkout's code
     <!-- example: r -->                 R code: run by Rscript in a copy of the package; the lines starting `#>`
     <!-- example: python -->            (R) or `#>` (Python) are its output, compared with what it prints
     <!-- example: r needs=frictionless -->   the same, skipped where the R package is not installed
@@ -29,13 +31,15 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from opimpact.semver import Version
+
 from helpers import set_cell
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "README.md"
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)\s*$")
 MARKER = re.compile(r"^\s*<!-- (?P<kind>example|not run): ?(?P<value>.*?) -->\s*$")
-SETUPS = ("package", "seeded-mistakes")
+SETUPS = ("package", "seeded-mistakes", "download")
 # What a copy of the package holds: the files a reader of the README has (the repository, or an unzipped release).
 PACKAGE_PARTS = ("datapackage.json", "data", "schemas", "CITATION.cff", "CHANGELOG.md", "LICENSE", "README.md",
                  ".zenodo.json", "releases", "docs", "scripts/load_op_impact.R")
@@ -116,10 +120,28 @@ def seed_mistakes(package: Path) -> None:
     set_cell(package, "sources", 2, "publisher", '=HYPERLINK("http://example.com")')  # X06: a spreadsheet formula
 
 
+def latest_release() -> str:
+    return str(max(Version.parse(p.stem) for p in (REPO / "releases").glob("*.json")))
+
+
+def build_download(package: Path, out: Path) -> None:
+    """The latest release's artifacts as a user downloads them, built from the package as it is (the zip is the
+    released one while the data are those of the latest release)."""
+    from opimpact.release import build_release
+
+    out.mkdir()
+    build_release(package, latest_release(), out)
+
+
 def make_setup(name: str, where: Path) -> Path:
+    """The folder the example runs in: a copy of the package; for `download`, a folder holding that copy as
+    `op-impact/` (a clone) and the latest release's files in `download/`."""
     package = copy_package(where / "op-impact")
     if name == "seeded-mistakes":
         seed_mistakes(package)
+    elif name == "download":
+        build_download(package, where / "download")
+        return where
     elif name != "package":
         raise ValueError(f"unknown example setup {name!r}; use one of {', '.join(SETUPS)}")
     return package
@@ -236,7 +258,7 @@ def missing_tool(block: Block) -> str | None:
     if block.kind in SETUPS:
         for command, _ in console_steps(block.body):
             program = shlex.split(command.replace("\\\n", " "))[0]
-            if program != "opimpact" and shutil.which(program) is None:
+            if program not in ("opimpact", "cd") and shutil.which(program) is None:  # cd: a shell builtin
                 return f"{program} is not installed"
     if block.kind == "python":
         code, _ = code_and_output(block)
