@@ -43,6 +43,8 @@ def data_values(package: Package, version: str, date: str) -> dict[str, str]:
               "rows": str(sum(frame.height for frame in tables.values()))}
     for name, frame in tables.items():
         values[f"rows_{name}"] = str(frame.height)
+        if "same_as" in frame.columns:  # a row with same_as repeats the thing of its canonical row
+            values[f"distinct_{name}"] = str(frame.height - frame["same_as"].is_not_null().sum())
     sources = tables.get("sources")
     count = sources.height if sources is not None else 0
     values["sources"] = str(count)
