@@ -42,7 +42,7 @@ MARKER = re.compile(r"^\s*<!-- (?P<kind>example|not run): ?(?P<value>.*?) -->\s*
 SETUPS = ("package", "seeded-mistakes", "download")
 # What a copy of the package holds: the files a reader of the README has (the repository, or an unzipped release).
 PACKAGE_PARTS = ("datapackage.json", "data", "schemas", "CITATION.cff", "CHANGELOG.md", "LICENSE", "README.md",
-                 ".zenodo.json", "releases", "docs", "scripts/load_op_impact.R")
+                 ".zenodo.json", "releases", "docs", "scripts/load_op_impact.R", "templates")
 OUTPUT_PREFIX = "#>"
 
 
@@ -124,13 +124,38 @@ def latest_release() -> str:
     return str(max(Version.parse(p.stem) for p in (REPO / "releases").glob("*.json")))
 
 
-def build_download(package: Path, out: Path) -> None:
-    """The latest release's artifacts as a user downloads them, built from the package as it is (the zip is the
-    released one while the data are those of the latest release)."""
-    from opimpact.release import build_release
-
+def build_download(out: Path) -> None:
+    """The latest release's files as a user downloads them: built from the commit that recorded the release, with
+    that commit's own code (the build_main contract of `release --reproduce`), whatever has changed since. The
+    files are not compared with the record here; the examples' verify runs do that."""
+    version = latest_release()
+    commit = recording_commit(version)
+    if commit is None:
+        raise SetupUnavailable(f"this clone's git history does not hold the commit that recorded {version}")
+    tree = out.parent / "release-tree"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", commit], capture_output=True,
+                             check=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
     out.mkdir()
-    build_release(package, latest_release(), out)
+    boot = ("import sys; sys.path.insert(0, sys.argv[1]); from opimpact.release import build_main; "
+            "sys.exit(build_main(sys.argv[2:]))")
+    subprocess.run([sys.executable, "-c", boot, str(tree / "scripts"), str(tree), version, str(out)], check=True,
+                   capture_output=True)
+    shutil.rmtree(tree)
+
+
+def recording_commit(version: str) -> str | None:
+    """The commit that added releases/VERSION.json, or None (no git, or a shallow clone without it)."""
+    if shutil.which("git") is None:
+        return None
+    found = subprocess.run(["git", "-C", str(REPO), "log", "--diff-filter=A", "--format=%H", "--",
+                            f"releases/{version}.json"], capture_output=True, text=True, check=False)
+    return found.stdout.split()[-1] if found.returncode == 0 and found.stdout.split() else None
+
+
+class SetupUnavailable(Exception):
+    """An example's setup cannot be made on this machine (the reason is the message)."""
 
 
 def make_setup(name: str, where: Path) -> Path:
@@ -140,7 +165,7 @@ def make_setup(name: str, where: Path) -> Path:
     if name == "seeded-mistakes":
         seed_mistakes(package)
     elif name == "download":
-        build_download(package, where / "download")
+        build_download(where / "download")
         return where
     elif name != "package":
         raise ValueError(f"unknown example setup {name!r}; use one of {', '.join(SETUPS)}")
@@ -255,6 +280,8 @@ def missing_tool(block: Block) -> str | None:
                                    capture_output=True, check=False, timeout=120)
             if check.returncode != 0:
                 return f'the R package {needs} is not installed (install.packages("{needs}"))'
+    if block.kind == "download" and recording_commit(latest_release()) is None:
+        return f"this clone's git history does not hold the commit that recorded {latest_release()} (git fetch --unshallow)"
     if block.kind in SETUPS:
         for command, _ in console_steps(block.body):
             program = shlex.split(command.replace("\\\n", " "))[0]
