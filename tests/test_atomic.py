@@ -230,8 +230,9 @@ def _count_replaces(tmp_path: Path, monkeypatch) -> int:
     """How many files a successful release renames into place (on a separate fixture)."""
     calls = []
     real = os.replace
+    package = make_release_fixture(tmp_path / "count")  # the fixture's own writes are not the release's
     monkeypatch.setattr(os, "replace", lambda *a, **k: (calls.append(a), real(*a, **k))[1])
-    assert release(make_release_fixture(tmp_path / "count"), "1.0.0").version == "1.0.0"
+    assert release(package, "1.0.0").version == "1.0.0"
     monkeypatch.setattr(os, "replace", real)
     return len(calls)
 
