@@ -20,7 +20,7 @@ from .csvreader import NeedsExactRead, RawTable, TableUnreadable, house_format_f
 from .dates import latest_possible
 from .edtfdates import Readings, with_readings
 from .fieldtypes import cast_columns, cast_frame, type_findings
-from .links import SOURCE, identity_keys, window, with_identity, with_link_sources
+from .links import SOURCE, identity_keys, link_keys, window, with_identity, with_link_sources
 from .ownwords import own_words_fields, with_own_words
 from .package import DESCRIPTOR_NAME, Package, Resource, UnreadableInput, open_package
 from .provenance import read_archive_texts, verbatim_fields, with_archive_sha, with_verbatim
@@ -36,6 +36,7 @@ BATCH_BYTES = 64 << 20  # CSV bytes read and checked at a time: memory follows t
 # with every ceiling of its table.
 WHOLE_TABLES = ("sources", "personnel_levels")
 SMALL_KEY_SET = 50_000  # up to this many referenced keys, a set lookup is quicker than a join
+NAMED_SHARE = 4  # past SMALL_KEY_SET, a column naming at most 1/4 of the keys looks up only the keys it names
 
 
 def validate_package(target: str | os.PathLike, archive: str | os.PathLike | None = None,
@@ -144,7 +145,8 @@ class TableRun:
     groups: FindingGroups
     rows: int | None  # None when the table could not be read
     typed: pl.DataFrame | None = None  # the whole typed table, when it was read in one piece
-    keys: pl.DataFrame | None = None  # the whole table's key columns
+    keys: pl.DataFrame | None = None  # the whole table's key columns (until passed on to the later tables)
+    distinct: frozenset[tuple[str, ...]] = frozenset()  # the unique keys whose values never repeat
 
 
 def _check_order(package: Package) -> list[str]:
@@ -261,11 +263,13 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
         whole = typed if raw.batches is None else None
     table.confirm()
     keys = pl.concat(kept) if len(kept) > 1 else kept[0]
+    del kept
+    flags, distinct = _duplicates(keys, info)
     whole_checks = [c for c in bound if c.check.scope == "table"]
     if whole_checks:
-        table.screen(_with_own_references(_with_duplicates(keys, info), info), whole_checks)
+        table.screen(_with_references(keys.with_columns(flags), info, context, distinct), whole_checks)
         table.confirm()
-    return TableRun(raw.findings, groups, rows, whole, keys)
+    return TableRun(raw.findings, groups, rows, whole, keys, distinct)
 
 
 def _with_bad_flags(typed: pl.DataFrame, bad: pl.DataFrame, typed_fields: frozenset[str]) -> pl.DataFrame:
@@ -277,11 +281,13 @@ def _with_bad_flags(typed: pl.DataFrame, bad: pl.DataFrame, typed_fields: frozen
 
 
 def _kept_fields(package: Package, name: str, info: TableInfo) -> list[str]:
-    """The fields checked over the whole table: unique keys, and those other tables' foreign keys reference."""
+    """The fields checked over the whole table (unique keys, foreign keys, links), and those other tables'
+    foreign keys reference."""
     keep = {f for key in info.unique_keys for f in key}
-    for fk in info.foreign_keys:  # a table's references to itself are checked over its kept columns
-        if fk.resource == name:
-            keep.update(fk.fields + fk.reference_fields)
+    for fk in info.foreign_keys:
+        keep.update(fk.fields + (fk.reference_fields if fk.resource == name else []))
+    if link_keys(info):
+        keep.add(SOURCE)
     if identity_keys(info):
         keep.update(f for f in window(info) if f)
     for other in package.resources.values():
@@ -298,26 +304,34 @@ def _owned(info: TableInfo) -> bool:
     return SOURCE in info.field_names() and info.primary_key != [SOURCE] and len(info.primary_key) == 1
 
 
-def _with_duplicates(keys: pl.DataFrame, info: TableInfo) -> pl.DataFrame:
-    """duplicated_column(n) for each unique key n, over the whole table (nulls count as a value, as repeats)."""
-    flags = []
+def _duplicates(keys: pl.DataFrame, info: TableInfo) -> tuple[list[pl.Expr], frozenset[tuple[str, ...]]]:
+    """duplicated_column(n) for each unique key n, over the whole table (nulls count as a value, as repeats),
+    and the keys whose values never repeat."""
+    flags, distinct_keys = [], set()
     for number, key in enumerate(info.unique_keys):
         values = pl.col(key[0]) if len(key) == 1 else pl.struct(key)
         distinct, height = keys.select(values.hash().n_unique(), pl.len()).row(0)
         # equal hashes are rare: only then are the values themselves compared
+        if distinct == height:
+            distinct_keys.add(tuple(key))
         flags.append(pl.repeat(False, pl.len()).alias(duplicated_column(number)) if distinct == height
                      else values.is_duplicated().alias(duplicated_column(number)))
-    return keys.with_columns(flags)
+    return flags, frozenset(distinct_keys)
 
 
-def _with_own_references(keys: pl.DataFrame, info: TableInfo) -> pl.DataFrame:
-    """The context of a table's references to itself, over its whole kept columns: whether each foreign key into
-    the table is found (F09), and what each identity link names (X08)."""
+def _with_references(keys: pl.DataFrame, info: TableInfo, context: Context,
+                     distinct: frozenset[tuple[str, ...]]) -> pl.DataFrame:
+    """The context of a table's references, over its whole kept columns: whether each foreign key is found
+    (F09), the source of the row each typed link names (X10), and what each identity link names (X08)."""
+    found = []
     for number, fk in enumerate(info.foreign_keys):
-        if fk.resource == info.name and set(fk.fields) | set(fk.reference_fields) <= set(keys.columns):
-            own = keys.select(fk.reference_fields).drop_nulls()
-            keys = keys.with_columns(_found(keys, fk, own).alias(found_column(number)))
-    return with_identity(keys, info)
+        if fk.resource == info.name:
+            target = _present(keys.select(fk.reference_fields))
+        else:
+            target = context.keys.get((fk.resource, tuple(fk.reference_fields)))
+        found.append(_found(keys, fk, target).alias(found_column(number)))
+    keys = with_link_sources(keys.with_columns(found), info, context.owners)
+    return with_identity(keys, info, unique=tuple(info.primary_key) in distinct)
 
 
 def _share_keys(package: Package, name: str, frame: pl.DataFrame, context: Context) -> None:
@@ -328,7 +342,14 @@ def _share_keys(package: Package, name: str, frame: pl.DataFrame, context: Conte
                 continue
             fields = tuple(as_list(fk["reference"]["fields"]))
             if set(fields) <= set(frame.columns):
-                context.keys[(name, fields)] = frame.select(fields).drop_nulls()
+                context.keys[(name, fields)] = _present(frame.select(fields))
+
+
+def _present(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
+    """frame without the rows where a column (of names, or any) is empty; frame itself, not a copy, when none
+    is (a key column of a large table is shared, not copied)."""
+    names = names or tuple(frame.columns)
+    return frame.drop_nulls(names) if any(frame.get_column(n).has_nulls() for n in names) else frame
 
 
 def _share(package: Package, name: str, run: TableRun, context: Context) -> None:
@@ -338,8 +359,10 @@ def _share(package: Package, name: str, run: TableRun, context: Context) -> None
     _share_keys(package, name, run.keys, context)
     key = as_list(package.resources[name].schema.get("primaryKey"))
     if len(key) == 1 and SOURCE in run.keys.columns and key != [SOURCE] and key[0] in run.keys.columns:
-        owners = run.keys.select(key[0], SOURCE).drop_nulls(key[0])
-        context.owners[(name, key[0])] = owners.unique(key[0], keep="first")  # once, not per linking batch
+        owners = _present(run.keys.select(key[0], SOURCE), key[0])
+        # a key whose values never repeat is its own lookup: no copy of the table's keys
+        context.owners[(name, key[0])] = owners if tuple(key) in run.distinct else owners.unique(key[0], keep="first")
+    run.keys = None  # the columns passed on stay shared; the others are freed before the next table
     if name == "sources" and run.typed is not None:
         context.published = _published_latest(run.typed)
         if context.archive is not None and not context.texts:
@@ -399,7 +422,6 @@ def _with_context(info: TableInfo, frame: pl.DataFrame, context: Context) -> pl.
     if info.name == "personnel_levels":
         frame = _with_ceiling(frame)
     frame = with_readings(frame, info, context.readings)
-    frame = with_link_sources(frame, info, context.owners)
     if info.archive and info.name == "sources" and "archive_file" in names:
         frame = with_archive_sha(frame, context.archive)
     if info.archive:
@@ -407,11 +429,6 @@ def _with_context(info: TableInfo, frame: pl.DataFrame, context: Context) -> pl.
             context.texts = read_archive_texts(frame, context.archive)
         frame = with_verbatim(frame, verbatim_fields(info), context.texts)
         frame = with_own_words(frame, own_words_fields(info), context.texts, context.shingles)
-    for number, fk in enumerate(info.foreign_keys):
-        if fk.resource == info.name:
-            continue  # checked over the whole table (_with_own_references)
-        frame = frame.with_columns(_found(frame, fk, context.keys.get((fk.resource, tuple(fk.reference_fields))))
-                                   .alias(found_column(number)))
     return frame
 
 
@@ -427,10 +444,14 @@ def _found(frame: pl.DataFrame, fk, keys: pl.DataFrame | None) -> pl.Series:
     if mismatched:  # keys of different types are compared as text
         values = values.with_columns(pl.col(mismatched).cast(pl.String))
         target = target.with_columns(pl.col(mismatched).cast(pl.String))
-    if len(fk.fields) == 1 and target.height <= SMALL_KEY_SET:
-        column = values.to_series()
-        return column.is_in(target.to_series().implode()) | column.is_null()
-    # a semi-join finds the rows whose values exist: a hash join, with no set of a million keys built per batch
+    if len(fk.fields) == 1:
+        column, key = values.to_series(), target.to_series()
+        named = column.drop_nulls().unique() if key.len() > SMALL_KEY_SET else None
+        if named is None or named.len() * NAMED_SHARE <= key.len():
+            # against many keys, only those the column names: a set of them, not a hash table of every key
+            key = key if named is None else key.filter(key.is_in(named.implode()))
+            return column.is_in(key.implode()) | column.is_null()
+    # a semi-join finds the rows whose values exist: one hash join
     hits = values.with_row_index("__position").join(target, on=fk.fields, how="semi")["__position"]
     found = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).scatter(hits, True)
     return found | values.select(empty).to_series()
