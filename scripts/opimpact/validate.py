@@ -261,6 +261,7 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
                     if typed_fields else typed.select(*keep, ROW))
         rows += typed.height
         whole = typed if raw.batches is None else None
+    frame = typed = bad = None  # the last batch is not held through the whole-table checks
     table.confirm()
     keys = pl.concat(kept) if len(kept) > 1 else kept[0]
     del kept
