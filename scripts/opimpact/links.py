@@ -54,11 +54,14 @@ def link_source_column(field: str) -> str:
     return f"__{field}_source"
 
 
-def with_identity(frame: pl.DataFrame, table: TableInfo, unique: bool = False) -> pl.DataFrame:
-    """For each identity link: whether the target exists, the target's own link, and its window. unique says
-    the primary key's values never repeat (else the first row of a key is its target)."""
+def with_identity(frame: pl.DataFrame, table: TableInfo, unique: bool = False,
+                  rows: pl.DataFrame | None = None) -> pl.DataFrame:
+    """For each identity link: whether the target exists, the target's own link, and its window; for the rows
+    of frame, or, given rows (some of frame's rows), for those (the targets are still looked up in frame).
+    unique says the primary key's values never repeat (else the first row of a key is its target)."""
     earliest, latest = window(table)
     key = table.primary_key[0] if table.primary_key else None
+    rows = frame if rows is None else rows
     for fk in identity_keys(table):
         field = fk.fields[0]
         if key is None or not {key, field} <= set(frame.columns):
@@ -68,13 +71,13 @@ def with_identity(frame: pl.DataFrame, table: TableInfo, unique: bool = False) -
         if earliest and latest and {earliest, latest} <= set(frame.columns):
             parts[target_column(field, "earliest")] = pl.col(earliest)
             parts[target_column(field, "latest")] = pl.col(latest)
-        named = frame.get_column(field).drop_nulls().unique()  # only the rows some link names are looked up
+        named = rows.get_column(field).drop_nulls().unique()  # only the rows some link names are looked up
         targets = frame.filter(pl.col(key).is_in(named.implode())).select(**parts)
         if not unique:
             targets = targets.unique(key, keep="first", maintain_order=True)
         targets = targets.rename({key: field})
-        frame = frame.with_columns(_looked_up(frame, field, targets))
-    return frame
+        rows = rows.with_columns(_looked_up(rows, field, targets))
+    return rows
 
 
 def _looked_up(frame: pl.DataFrame, field: str, lookup: pl.DataFrame) -> list[pl.Series]:
@@ -114,10 +117,10 @@ def same_as(table: TableInfo) -> Iterator[RowCheck]:
         link, key = pl.col(field), pl.col(table.primary_key[0])
         found = pl.col(target_column(field, "found")).fill_null(False)
         yield RowCheck(field, link.is_null() | (link != key), f"{field} names the row itself: leave it empty on "
-                       "the canonical row", scope="table")
+                       "the canonical row", scope="table", about=field)
         yield RowCheck(field, link.is_null() | (link == key) | ~found | pl.col(target_column(field, "link")).is_null(),
                        f"{field} names a row that is not canonical (it names another row itself): name that "
-                       "row's canonical row instead", explain=shown(target_column(field, "link")), scope="table")
+                       "row's canonical row instead", explain=shown(target_column(field, "link")), scope="table", about=field)
         if earliest is None:
             continue
         mine_from, mine_to = pl.col(earliest), pl.col(latest)
@@ -126,7 +129,7 @@ def same_as(table: TableInfo) -> Iterator[RowCheck]:
                    & (its_from.is_null() | mine_to.is_null() | (its_from <= mine_to)))
         yield RowCheck(field, link.is_null() | ~found | overlap.fill_null(True),
                        f"the possible dates of this row and of the row {field} names do not overlap",
-                       explain=shown(target_column(field, "latest")), scope="table")
+                       explain=shown(target_column(field, "latest")), scope="table", about=field)
 
 
 @table_rule("X10", "link-source", "cross-table",

@@ -268,8 +268,17 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
     flags, distinct = _duplicates(keys, info)
     whole_checks = [c for c in bound if c.check.scope == "table"]
     if whole_checks:
-        table.screen(_with_references(keys.with_columns(flags), info, context, distinct), whole_checks)
+        unique = tuple(info.primary_key) in distinct
+        frame = _with_references(keys.with_columns(flags), info, context)
+        table.screen(frame, [c for c in whole_checks if c.check.about is None])
         table.confirm()
+        # a check about the rows where a column has a value (an identity link) runs on those rows only, with
+        # context looked up for them only; confirmed apart, as a row may be in both screens
+        for about in dict.fromkeys(c.check.about for c in whole_checks if c.check.about is not None):
+            subset = frame.filter(pl.col(about).is_not_null()) if about in frame.columns else frame
+            table.screen(with_identity(frame, info, unique, rows=subset),
+                         [c for c in whole_checks if c.check.about == about])
+            table.confirm()
     return TableRun(raw.findings, groups, rows, whole, keys, distinct)
 
 
@@ -320,10 +329,10 @@ def _duplicates(keys: pl.DataFrame, info: TableInfo) -> tuple[list[pl.Expr], fro
     return flags, frozenset(distinct_keys)
 
 
-def _with_references(keys: pl.DataFrame, info: TableInfo, context: Context,
-                     distinct: frozenset[tuple[str, ...]]) -> pl.DataFrame:
+def _with_references(keys: pl.DataFrame, info: TableInfo, context: Context) -> pl.DataFrame:
     """The context of a table's references, over its whole kept columns: whether each foreign key is found
-    (F09), the source of the row each typed link names (X10), and what each identity link names (X08)."""
+    (F09) and the source of the row each typed link names (X10). What each identity link names (X08) is looked
+    up apart (links.with_identity), for the rows that hold a link."""
     found = []
     for number, fk in enumerate(info.foreign_keys):
         if fk.resource == info.name:
@@ -331,8 +340,7 @@ def _with_references(keys: pl.DataFrame, info: TableInfo, context: Context,
         else:
             target = context.keys.get((fk.resource, tuple(fk.reference_fields)))
         found.append(_found(keys, fk, target).alias(found_column(number)))
-    keys = with_link_sources(keys.with_columns(found), info, context.owners)
-    return with_identity(keys, info, unique=tuple(info.primary_key) in distinct)
+    return with_link_sources(keys.with_columns(found), info, context.owners)
 
 
 def _share_keys(package: Package, name: str, frame: pl.DataFrame, context: Context) -> None:
