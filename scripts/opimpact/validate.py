@@ -7,6 +7,7 @@ and publication dates), and checked by every rule of the registry (opimpact.chec
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ from .table_rules import CEILING, PUBLISHED_LATEST, TableInfo, as_list, duplicat
 __all__ = ["validate_package", "validate_loaded", "load_typed_tables", "UnreadableInput"]
 
 BATCH_BYTES = 64 << 20  # CSV bytes read and checked at a time: memory follows the batch, not the table
+# The kept key columns grow with the package: past this much CSV, batches are half the size, so that what is in
+# flight (each batched table reads ahead) shrinks as what is kept grows (10M rows: about 260 MB less at the
+# peak, for ~4% more time).
+LARGE_PACKAGE_BYTES = 1 << 30
 # Checked in one piece: the other tables' context comes from sources, and X03 compares each personnel count
 # with every ceiling of its table.
 WHOLE_TABLES = ("sources", "personnel_levels")
@@ -65,8 +70,9 @@ def validate_loaded(package: Package, archive: str | os.PathLike | None = None, 
         # frictionless is slow to import: it checks the metadata while the tables are read and checked
         profile_check = pool.submit(_standard_findings, package) if standard else None
         # batched tables start reading at once: their first batches are parsed while earlier tables are checked
-        prefetched = {name: _start_reading(package.resources[name]) for name in order
-                      if not _read_whole(package.resources[name])}
+        batched = [package.resources[name] for name in order if not _read_whole(package.resources[name])]
+        batch_bytes = _batch_bytes(batched)
+        prefetched = {resource.name: _start_reading(resource, batch_bytes) for resource in batched}
         try:
             for name in order:
                 runs[name] = _check_table(package, package.resources[name], context, max_per_rule,
@@ -171,9 +177,18 @@ def _read_whole(resource: Resource) -> bool:
     return resource.name in WHOLE_TABLES
 
 
-def _start_reading(resource: Resource) -> RawTable:
+def _batch_bytes(resources: list[Resource]) -> int:
+    """The batch size for this package's batched tables (smaller for a large package)."""
+    total = 0
+    for resource in resources:
+        with contextlib.suppress(OSError):  # read_raw_table says why
+            total += resource.path.stat().st_size if resource.path is not None else 0
+    return BATCH_BYTES // 2 if total > LARGE_PACKAGE_BYTES else BATCH_BYTES
+
+
+def _start_reading(resource: Resource, batch_bytes: int) -> RawTable:
     """The table read in batches, one ahead, by a thread that starts now."""
-    raw = read_raw_table(resource, batch_bytes=BATCH_BYTES)
+    raw = read_raw_table(resource, batch_bytes=batch_bytes)
     if raw.batches is not None:
         raw.batches = ReadAhead(raw.batches)
     return raw
