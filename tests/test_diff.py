@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -230,6 +231,32 @@ def test_a_table_that_cannot_be_read_is_exit_2(pair) -> None:
     (new / "data" / "events.csv").write_text("wrong,header\n1,2\n", encoding="utf-8")
     result = run("diff", str(old), str(new))
     assert result.exit_code == 2 and "data/events.csv" in result.output
+
+
+def test_new_table_compared_in_batches_restarts_with_the_exact_reader(pair, monkeypatch) -> None:
+    """A file the fast reader gives up on part-way (a lone CR in a late record) is compared again from the
+    start with the exact reader: the same report as a diff in one batch."""
+    old, new = pair
+    path = new / "data" / "events.csv"
+    header, rows = read_csv(path)
+    summary = header.index("summary")
+    rows[1][summary] += " (corrected)"
+    rows[-1][summary] = "Line one\rline two."  # a lone CR inside a quoted cell: the exact reader's case
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle, lineterminator="\n", quoting=csv.QUOTE_ALL).writerows([header, *rows])
+    whole = diff_json(old, new)
+    monkeypatch.setattr(diff, "BATCH_BYTES", 64)
+    assert diff_json(old, new) == whole
+    assert [row["key"] for row in whole["tables"]["events"]["rows_changed"]] == [rows[1][0], rows[-1][0]]
+
+
+def test_a_nul_byte_part_way_through_the_new_table_is_exit_2(pair, monkeypatch) -> None:
+    old, new = pair
+    path = new / "data" / "events.csv"
+    path.write_bytes(path.read_bytes().rstrip(b"\n") + b"\x00\n")
+    monkeypatch.setattr(diff, "BATCH_BYTES", 64)
+    result = run("diff", str(old), str(new))
+    assert result.exit_code == 2 and "data/events.csv (line" in result.output and "NUL" in result.output
 
 
 def test_composite_primary_key(pair) -> None:

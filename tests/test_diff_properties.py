@@ -97,11 +97,14 @@ def reference(old: list[tuple], new: list[tuple], primary_key: list[str], limit:
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data(), kind=st.sampled_from(sorted(PRIMARY_KEYS)), limit=st.sampled_from([1, 2, 1000]))
-def test_row_diff_agrees_with_a_dict_reference(monkeypatch, data, kind, limit) -> None:
+@given(data=st.data(), kind=st.sampled_from(sorted(PRIMARY_KEYS)), limit=st.sampled_from([1, 2, 1000]),
+       batch=st.sampled_from([1, 7, 16 << 20]))
+def test_row_diff_agrees_with_a_dict_reference(monkeypatch, data, kind, limit, batch) -> None:
+    """Whatever the batches the new table is compared in (1 byte: a record a batch)."""
     primary_key = PRIMARY_KEYS[kind]
     old, new = data.draw(table_pairs(primary_key), label="old and new rows")
     monkeypatch.setattr(diff, "ROW_LIST_LIMIT", limit)
+    monkeypatch.setattr(diff, "BATCH_BYTES", batch)
     with tempfile.TemporaryDirectory() as tmp:
         result = diff_tables(write_resource(Path(tmp), "old", old, primary_key),
                              write_resource(Path(tmp), "new", new, primary_key))

@@ -309,16 +309,18 @@ def _count_rows(totals: StreamTotals, count: int, resource: str, file: str) -> N
 
 
 def check_frame(frame: pl.DataFrame, fields: list[str], resource: str, file: str,
-                totals: StreamTotals) -> pl.DataFrame:
+                totals: StreamTotals, longest: tuple[int | None, ...] | None = None) -> pl.DataFrame:
     """Note blank rows (S04) and cells over limits.MAX_CELL_CHARS (D05) in totals; the frame without its
-    blank rows. Bytes bound characters, so most frames need no counting of characters."""
+    blank rows. Bytes bound characters, so most frames need no counting of characters. longest, when the
+    caller measured them, are each field's longest cell in bytes (a blank row changes none of them)."""
     if frame.height:
         is_blank = pl.all_horizontal(pl.col(name).is_null() for name in fields)
         if frame.select(is_blank.any()).item():
             totals.blank_rows += frame.filter(is_blank)[ROW].to_list()
             frame = frame.filter(~is_blank)
     if frame.height:
-        longest = frame.select(pl.col(name).str.len_bytes().max() for name in fields).row(0)
+        if longest is None:
+            longest = frame.select(pl.col(name).str.len_bytes().max() for name in fields).row(0)
         for name, length in zip(fields, longest, strict=True):
             if length is None or length <= limits.MAX_CELL_CHARS:
                 continue
@@ -481,6 +483,7 @@ class ParsedBatch:
     record_ends: int  # line breaks ending records (the last record may end the file without one)
     crlf_ends: int  # of which CRLF
     holding: tuple[str, ...]  # the columns found holding quotes or line breaks: the next batch counts them first
+    longest: tuple[int | None, ...]  # each field's longest cell, in bytes (None for a column of empty cells)
 
 
 def parse_batch(data: bytes, fields: list[str], first_line: int = 2, quotes: int | None = None,
@@ -510,44 +513,48 @@ def parse_batch(data: bytes, fields: list[str], first_line: int = 2, quotes: int
         raise NeedsExactRead(str(exc).split("\n", 1)[0]) from None
     if quotes is None or newlines is None:
         quotes, newlines = count_bytes(data, b'"\n')
-    order = _counting_order(frame, fields, likely)
+    # each column's longest cell and the bytes of all cells, in one pass over the lengths
+    sizes = frame.select(*(pl.col(name).str.len_bytes().max().alias(f"max:{name}") for name in fields),
+                         pl.sum_horizontal(_total(pl.col(name).str.len_bytes()) for name in fields).alias("sum"))
+    *longest, cell_bytes = sizes.row(0)
+    cell_bytes = cell_bytes or 0
+    order = _counting_order(fields, longest, likely)
     record_ends = frame.height - (0 if data.endswith(b"\n") else 1)
     breaks = newlines - record_ends
     broken = _columns_with(frame, order, "\n", breaks, "line breaks")
-    crlf_ends = crlf - (_sum(frame, broken, "\r\n") if crlf else 0)
-    cell_bytes = frame.select(pl.sum_horizontal(_total(pl.col(name).str.len_bytes()) for name in fields)).item() or 0
+    crlf_ends = crlf - (_sum(frame, list(broken), "\r\n") if crlf else 0)
     unquoted_separators = len(data) - cell_bytes - quotes - record_ends - crlf_ends
     # the quotes left inside cells that would make the separators (fields - 1) per record
     inner_quotes = frame.height * (len(fields) - 1) - unquoted_separators
     quoted = _columns_with(frame, order, '"', inner_quotes, "quotes for the cells' separators")
     index = pl.int_range(first_line, first_line + pl.len(), dtype=pl.Int64)
-    if broken:  # each record starts that many lines further down
-        per_row = pl.sum_horizontal(pl.col(name).str.count_matches("\n", literal=True).fill_null(0) for name in broken)
+    if broken:  # each record starts that many lines further down (the counts found above, per cell)
+        per_row = pl.sum_horizontal(pl.lit(counts).fill_null(0) for counts in broken.values())
         index = index + per_row.cum_sum().shift(1, fill_value=0)
     holding = tuple(dict.fromkeys([*broken, *quoted]))
-    return ParsedBatch(frame.with_columns(index.alias(ROW)), breaks, record_ends, crlf_ends, holding)
+    return ParsedBatch(frame.with_columns(index.alias(ROW)), breaks, record_ends, crlf_ends, holding, tuple(longest))
 
 
-def _counting_order(frame: pl.DataFrame, fields: list[str], likely: tuple[str, ...]) -> list[str]:
+def _counting_order(fields: list[str], sizes: list[int | None], likely: tuple[str, ...]) -> list[str]:
     """The columns that hold any text, likely ones first, then the longest first (quotes and line breaks
     sit in a few long text columns)."""
-    longest = dict(zip(fields, frame.select(pl.col(name).str.len_bytes().max() for name in fields).row(0),
-                       strict=True)) if frame.height else {}
+    longest = dict(zip(fields, sizes, strict=True))
     rest = sorted((name for name in fields if longest.get(name) and name not in likely), key=lambda n: -longest[n])
     return [name for name in likely if longest.get(name)] + rest
 
 
-def _columns_with(frame: pl.DataFrame, order: list[str], text: str, total: int, what: str) -> list[str]:
+def _columns_with(frame: pl.DataFrame, order: list[str], text: str, total: int, what: str) -> dict[str, pl.Series]:
     """The columns whose cells hold `total` occurrences of text between them, counted in order and no
-    further than needed; NeedsExactRead when the cells hold a different number."""
-    found, columns = 0, []
+    further than needed, each with its count per cell; NeedsExactRead when the cells hold a different number."""
+    found, columns = 0, {}
     for name in order:
         if found >= total:
             break
-        n = int(frame[name].str.count_matches(text, literal=True).sum() or 0)
+        counts = frame[name].str.count_matches(text, literal=True)
+        n = int(counts.sum() or 0)
         if n:
             found += n
-            columns.append(name)
+            columns[name] = counts
     if found != total:
         raise NeedsExactRead(f"{what}: {total} expected in the batch's cells, {found} found")
     return columns
@@ -616,7 +623,7 @@ def _parse_batches(batches: ReadAhead, fields: list[str], resource: str, file: s
         for kind, count in (("LF", parsed.record_ends - parsed.crlf_ends), ("CRLF", parsed.crlf_ends)):
             totals.ended(kind, count, partial(_first_record_end, data, kind, parsed, first_line))
         _count_rows(totals, parsed.frame.height, resource, file)
-        yield check_frame(parsed.frame, fields, resource, file, totals)
+        yield check_frame(parsed.frame, fields, resource, file, totals, parsed.longest)
 
 
 # --- the exact path: the csv module, record by record ------------------------------------------------------------

@@ -2,8 +2,9 @@
 each change requires under semantic versioning for data.
 
 Rows are matched by key with polars joins over the CSV reader validate uses (every cell as text, so a diff
-reports text changes exactly). Only the rows a report lists become Python values: a diff of two large tables
-needs about the memory of reading them, not of a Python object per row.
+reports text changes exactly). Only the rows a report lists become Python values. The old table is read whole;
+the new one is compared with it batch by batch, keeping the cells of only the rows a report may list (changed
+rows, and rows whose key is new): a diff of two large tables needs about the memory of reading one of them.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from pathlib import Path
 
 import polars as pl
 
-from .csvreader import ROW, read_raw_table
+from .csvreader import ROW, NeedsExactRead, TableUnreadable, read_raw_table
 from .gitutil import GitError, open_package_at, repo_root, resolve_commit
 from .package import Package, Resource, UnreadableInput, open_package
+from .readahead import ReadAhead
 from .records import open_release, record_path
 from .semver import Bump, Version
 
@@ -52,6 +54,7 @@ FILE_PROPERTIES = {"bytes", "hash"}
 LIST_LIMIT = 10  # rows named in the one-line message of a change
 ROW_LIST_LIMIT = 1000  # rows listed per kind (added, removed, re-keyed, changed) and table; the counts stay exact
 ROW_KINDS = ("added", "removed", "rekeyed", "changed")
+BATCH_BYTES = 16 << 20  # CSV bytes of the new table compared at a time
 
 
 class DiffError(Exception):
@@ -236,37 +239,117 @@ class _Rows:
 
     fields: list[str]
     keys: pl.Series  # distinct
-    columns: dict[str, pl.Series]  # by field; row i holds the cells of keys[i]
+    columns: dict[str, pl.Series]  # by field; row i holds the cells of keys[i] (of kept[i], with kept)
     path: Path
+    kept: pl.Series | None = None  # the positions, ascending, of the only rows whose cells are held
 
     def positions(self, name: str) -> pl.DataFrame:
         """Columns key and name: each key and its row's position."""
         return self.keys.to_frame("key").with_row_index(name)
 
     def column(self, name: str, positions: pl.Series) -> pl.Series:
-        """The cells of field name at positions."""
-        # The reader gives a chunk per batch; gathering from one chunk is several times faster, and a
-        # one-chunk copy of one column at a time costs little memory (the cells' text is shared, not copied).
-        return self.columns[name].rechunk().gather(positions)
+        """The cells of field name at positions (of held rows only, with kept)."""
+        if self.kept is not None:
+            positions = self.kept.search_sorted(positions.cast(self.kept.dtype))
+        return self.columns[name].gather(positions)
 
 
 def _read_rows(resource: Resource) -> _Rows:
     """A table's rows by key: its primary key's cells joined by '|' (a line number stands in for a key with
     an empty cell; every field together for a table without a primary key)."""
-    if resource.schema is None or resource.path is None:
-        raise DiffError(f"{resource.name}: its schema or data path could not be read")
+    _check_readable(resource)
     raw = read_raw_table(resource)
     if raw.frame is None:
-        problem = raw.findings[0] if raw.findings else None
-        where = f" (line {problem.row})" if problem and problem.row else ""
-        raise DiffError(f"{resource.rel_path}{where}: {problem.message if problem else 'unreadable'}")
+        raise _unreadable(resource, raw.findings[0] if raw.findings else None)
     fields = resource.field_names
-    keys = _keys(raw.frame, _as_list(resource.schema.get("primaryKey")) or fields, fields).rechunk()  # faster joins
-    columns = {name: raw.frame.get_column(name) for name in fields}
+    frame, raw.frame = raw.frame, None
+    keys = _keys(frame, _as_list(resource.schema.get("primaryKey")) or fields, fields).rechunk()  # faster joins
     first = keys.is_first_distinct()
     if not first.all():  # a repeated key: its first row stands for it
-        keys, columns = keys.filter(first), {name: column.filter(first) for name, column in columns.items()}
+        keys, frame = keys.filter(first), frame.filter(first)
+    columns = {}
+    for name in fields:
+        # The reader gives a chunk per batch; gathering from one chunk is several times faster. Each column is
+        # made one chunk in turn and its chunks dropped, so only one column is ever held twice.
+        columns[name] = frame.get_column(name).rechunk()
+        frame = frame.drop(name)
     return _Rows(fields, keys, columns, resource.path)
+
+
+def _check_readable(resource: Resource) -> None:
+    if resource.schema is None or resource.path is None:
+        raise DiffError(f"{resource.name}: its schema or data path could not be read")
+
+
+def _unreadable(resource: Resource, problem) -> DiffError:
+    where = f" (line {problem.row})" if problem and problem.row else ""
+    return DiffError(f"{resource.rel_path}{where}: {problem.message if problem else 'unreadable'}")
+
+
+def _compare_new(resource: Resource, before: _Rows, mapping: dict[str, str]) -> tuple[_Rows, pl.Series]:
+    """The new table, read batch by batch and compared with the old one: its rows by key (as _read_rows),
+    holding the cells of only the rows a report may list (rows whose values differ from the old row of
+    their key, and rows whose key the old table lacks), and the positions of the rows that differ."""
+    _check_readable(resource)
+    raw = read_raw_table(resource, batch_bytes=BATCH_BYTES)
+    if raw.batches is None and raw.frame is None:
+        raise _unreadable(resource, raw.findings[0] if raw.findings else None)
+    if raw.batches is not None:
+        raw.batches = ReadAhead(raw.batches)  # the next batch is parsed while this one is compared
+    try:
+        return _compare_frames(resource, raw.batches if raw.batches is not None else [raw.frame], before, mapping)
+    except NeedsExactRead:  # met part-way: start again with the exact reader, whose frame is one batch
+        if raw.batches is not None:
+            raw.batches.close()
+        raw = read_raw_table(resource, fast=False)
+        if raw.frame is None:
+            raise _unreadable(resource, raw.findings[0] if raw.findings else None) from None
+        return _compare_frames(resource, [raw.frame], before, mapping)
+    except TableUnreadable as exc:
+        raise _unreadable(resource, exc.finding) from None
+    finally:
+        if raw.batches is not None:
+            raw.batches.close()
+
+
+def _compare_frames(resource: Resource, frames, before: _Rows, mapping: dict[str, str]) -> tuple[_Rows, pl.Series]:
+    fields = resource.field_names
+    key_fields = _as_list(resource.schema.get("primaryKey")) or fields
+    # The old keys sorted once, and each batch's keys found among them by binary search: a join per batch
+    # would hash every old key again for each batch.
+    order = before.keys.arg_sort()
+    sorted_keys = before.keys.gather(order)
+    keys, held, differing, start = [], [], [], 0
+    for frame in frames:
+        batch_keys = _keys(frame, key_fields, fields)
+        rows = pl.DataFrame({"key": batch_keys, "row": pl.int_range(frame.height, dtype=pl.UInt32, eager=True)})
+        if sorted_keys.len():
+            at = sorted_keys.search_sorted(batch_keys).clip(upper_bound=sorted_keys.len() - 1)
+            rows = rows.with_columns(old=order.gather(at), found=sorted_keys.gather(at) == batch_keys)
+        else:
+            rows = rows.with_columns(old=pl.lit(None, dtype=order.dtype), found=pl.lit(False))
+        shared = rows.filter("found")  # the old keys are distinct: one match at most
+        differs = pl.repeat(False, shared.height, dtype=pl.Boolean, eager=True)
+        for old, new in mapping.items():
+            differs = differs | before.column(old, shared["old"]).ne_missing(frame.get_column(new).gather(shared["row"]))
+        changed = shared.filter(differs)["row"]
+        unknown = rows.filter(~pl.col("found"))["row"]
+        listed = pl.concat([changed, unknown]).sort()
+        held.append(frame.select(pl.col(fields).gather(listed)).with_columns(__at=listed.cast(pl.Int64) + start))
+        differing.append(changed.cast(pl.Int64) + start)
+        keys.append(batch_keys)
+        start += frame.height
+    every_key = pl.concat(keys).rechunk() if len(keys) > 1 else keys[0].rechunk()
+    first = every_key.is_first_distinct()  # a repeated key: its first row stands for it, as in _read_rows
+    position = first.cast(pl.Int64).cum_sum() - 1  # each first row's position among the distinct keys
+    cells = pl.concat(held) if len(held) > 1 else held[0]
+    cells = cells.filter(first.gather(cells["__at"]))
+    kept = position.gather(cells["__at"])
+    changed_rows = pl.concat(differing)
+    changed_rows = position.gather(changed_rows.filter(first.gather(changed_rows)))
+    after = _Rows(fields, every_key.filter(first), {name: cells.get_column(name).rechunk() for name in fields},
+                  resource.path, kept)
+    return after, changed_rows
 
 
 def _keys(frame: pl.DataFrame, key_fields: list[str], fields: list[str]) -> pl.Series:
@@ -285,15 +368,21 @@ def _keys(frame: pl.DataFrame, key_fields: list[str], fields: list[str]) -> pl.S
 
 def diff_tables(old: Resource, new: Resource) -> TableDiff:
     """Schema and row differences of one table present in both packages."""
-    before, after = _read_rows(old), _read_rows(new)
-    result = TableDiff(old.name, "changed-or-same", before.keys.len(), after.keys.len())
-    result.resource_changes = _property_changes("", old.descriptor, new.descriptor,
-                                                ignore={"name", "schema"} | FILE_PROPERTIES)
+    before = _read_rows(old)
+    _check_readable(new)
     old_fields = {f["name"]: f for f in old.schema["fields"]}
     new_fields = {f["name"]: f for f in new.schema["fields"]}
     removed = [n for n in before.fields if n not in new_fields]
-    added = [n for n in after.fields if n not in old_fields]
+    added = [n for n in new.field_names if n not in old_fields]
     mapping = {n: n for n in before.fields if n in new_fields}  # old field name -> new field name
+    changed_rows = None
+    if removed and added:  # a field may have been renamed: compared by its values, so the new table is read whole
+        after = _read_rows(new)
+    else:  # no renamed field: the fields compared are known, so the new table is compared batch by batch
+        after, changed_rows = _compare_new(new, before, mapping)
+    result = TableDiff(old.name, "changed-or-same", before.keys.len(), after.keys.len())
+    result.resource_changes = _property_changes("", old.descriptor, new.descriptor,
+                                                ignore={"name", "schema"} | FILE_PROPERTIES)
     common = before.positions("old").join(after.positions("new"), on="key", how="inner")  # key, old, new
     for old_name, new_name in _renamed_fields(removed, added, old_fields, new_fields, before, after, common):
         result.fields_renamed.append((old_name, new_name))
@@ -317,19 +406,23 @@ def diff_tables(old: Resource, new: Resource) -> TableDiff:
             a, b = [mapping.get(n, n) for n in _as_list(a)], _as_list(b)
         if a != b:
             result.schema_changes.append(PropertyChange("", key, old.schema.get(key), new.schema.get(key)))
-    _diff_rows(result, before, after, common, mapping, _as_list(new.schema.get("primaryKey")))
+    _diff_rows(result, before, after, common, mapping, _as_list(new.schema.get("primaryKey")), changed_rows)
     result.file_bytes_changed = not _same_bytes(before.path, after.path)
     return result
 
 
 def _diff_rows(result: TableDiff, before: _Rows, after: _Rows, common: pl.DataFrame, mapping: dict[str, str],
-               key_fields: list[str]) -> None:
+               key_fields: list[str], changed_rows: pl.Series | None = None) -> None:
     """Rows removed, added, re-keyed and changed: counted in full, listed up to ROW_LIST_LIMIT each, in file
-    order (old file order for removed, re-keyed and changed rows; new file order for added rows)."""
+    order (old file order for removed, re-keyed and changed rows; new file order for added rows).
+    changed_rows, when the new table was compared batch by batch, are the new positions of the changed rows."""
     limit = ROW_LIST_LIMIT  # read at call time, so tests can lower it
-    differs = pl.repeat(False, common.height, dtype=pl.Boolean, eager=True)
-    for old, new in mapping.items():  # one field at a time: only two columns of the shared rows are aligned at once
-        differs = differs | before.column(old, common["old"]).ne_missing(after.column(new, common["new"]))
+    if changed_rows is not None:
+        differs = common["new"].cast(pl.Int64).is_in(changed_rows.implode())
+    else:
+        differs = pl.repeat(False, common.height, dtype=pl.Boolean, eager=True)
+        for old, new in mapping.items():  # one field at a time: two columns of the shared rows aligned at once
+            differs = differs | before.column(old, common["old"]).ne_missing(after.column(new, common["new"]))
     changed = common.filter(differs).sort("old")
     result.row_counts["changed"] = changed.height
     listed = changed.head(limit)

@@ -233,7 +233,9 @@ def with_readings(frame: pl.DataFrame, table: TableInfo, readings: Readings) -> 
             continue
         lookup = readings.lookup(frame.get_column(column)).rename(
             {"__edtf": column, **{part: says_column(stem, part) for part in PART_TYPES}})
-        frame = frame.join(lookup, on=column, how="left", maintain_order="left")
+        # only the EDTF column is joined: a join of the whole frame would copy every column of it
+        joined = frame.select(column).join(lookup, on=column, how="left", maintain_order="left")
+        frame = frame.with_columns(joined.drop(column))
     return frame
 
 

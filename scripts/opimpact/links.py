@@ -4,7 +4,7 @@ Identity is a foreign key into the row's own table (events.same_as, say): it nam
 records the same real-world thing from another source. Typed links are foreign keys into another table whose
 rows rest on the articles (a personnel figure's event, an asset's arrival event, a quote's figure): they join
 rows of one source. Whether the target exists is F09's to say; these rules read context columns computed here
-over whole tables: identity links are checked once a table's batches are done, over its kept key columns.
+over whole tables: both are checked once a table's batches are done, over its kept key columns.
 """
 
 from __future__ import annotations
@@ -54,10 +54,14 @@ def link_source_column(field: str) -> str:
     return f"__{field}_source"
 
 
-def with_identity(frame: pl.DataFrame, table: TableInfo) -> pl.DataFrame:
-    """For each identity link: whether the target exists, the target's own link, and its window."""
+def with_identity(frame: pl.DataFrame, table: TableInfo, unique: bool = False,
+                  rows: pl.DataFrame | None = None) -> pl.DataFrame:
+    """For each identity link: whether the target exists, the target's own link, and its window; for the rows
+    of frame, or, given rows (some of frame's rows), for those (the targets are still looked up in frame).
+    unique says the primary key's values never repeat (else the first row of a key is its target)."""
     earliest, latest = window(table)
     key = table.primary_key[0] if table.primary_key else None
+    rows = frame if rows is None else rows
     for fk in identity_keys(table):
         field = fk.fields[0]
         if key is None or not {key, field} <= set(frame.columns):
@@ -67,11 +71,20 @@ def with_identity(frame: pl.DataFrame, table: TableInfo) -> pl.DataFrame:
         if earliest and latest and {earliest, latest} <= set(frame.columns):
             parts[target_column(field, "earliest")] = pl.col(earliest)
             parts[target_column(field, "latest")] = pl.col(latest)
-        named = frame.get_column(field).drop_nulls().unique()  # only the rows some link names are looked up
-        targets = (frame.filter(pl.col(key).is_in(named.implode())).select(**parts)
-                   .unique(key, keep="first", maintain_order=True).rename({key: field}))
-        frame = frame.join(targets, on=field, how="left", maintain_order="left")
-    return frame
+        named = rows.get_column(field).drop_nulls().unique()  # only the rows some link names are looked up
+        targets = frame.filter(pl.col(key).is_in(named.implode())).select(**parts)
+        if not unique:
+            targets = targets.unique(key, keep="first", maintain_order=True)
+        targets = targets.rename({key: field})
+        rows = rows.with_columns(_looked_up(rows, field, targets))
+    return rows
+
+
+def _looked_up(frame: pl.DataFrame, field: str, lookup: pl.DataFrame) -> list[pl.Series]:
+    """lookup's other columns for each row of frame, by field (lookup's values of field are unique). Only the
+    one column is joined: a join of the whole frame would copy every column of it."""
+    joined = frame.select(field).join(lookup, on=field, how="left", maintain_order="left")
+    return [joined.get_column(name) for name in lookup.columns if name != field]
 
 
 def with_link_sources(frame: pl.DataFrame, table: TableInfo, owners: dict[tuple[str, str], pl.DataFrame]
@@ -88,7 +101,7 @@ def with_link_sources(frame: pl.DataFrame, table: TableInfo, owners: dict[tuple[
             lookup = lookup.with_columns(pl.col(field).cast(frame.schema[field], strict=False))
         named = frame.get_column(field).drop_nulls().unique()  # only the rows this batch names are looked up
         lookup = lookup.filter(pl.col(field).is_in(named.implode()))
-        frame = frame.join(lookup, on=field, how="left", maintain_order="left")
+        frame = frame.with_columns(_looked_up(frame, field, lookup))
     return frame
 
 
@@ -104,10 +117,10 @@ def same_as(table: TableInfo) -> Iterator[RowCheck]:
         link, key = pl.col(field), pl.col(table.primary_key[0])
         found = pl.col(target_column(field, "found")).fill_null(False)
         yield RowCheck(field, link.is_null() | (link != key), f"{field} names the row itself: leave it empty on "
-                       "the canonical row", scope="table")
+                       "the canonical row", scope="table", about=field)
         yield RowCheck(field, link.is_null() | (link == key) | ~found | pl.col(target_column(field, "link")).is_null(),
                        f"{field} names a row that is not canonical (it names another row itself): name that "
-                       "row's canonical row instead", explain=shown(target_column(field, "link")), scope="table")
+                       "row's canonical row instead", explain=shown(target_column(field, "link")), scope="table", about=field)
         if earliest is None:
             continue
         mine_from, mine_to = pl.col(earliest), pl.col(latest)
@@ -116,7 +129,7 @@ def same_as(table: TableInfo) -> Iterator[RowCheck]:
                    & (its_from.is_null() | mine_to.is_null() | (its_from <= mine_to)))
         yield RowCheck(field, link.is_null() | ~found | overlap.fill_null(True),
                        f"the possible dates of this row and of the row {field} names do not overlap",
-                       explain=shown(target_column(field, "latest")), scope="table")
+                       explain=shown(target_column(field, "latest")), scope="table", about=field)
 
 
 @table_rule("X10", "link-source", "cross-table",
@@ -129,4 +142,4 @@ def link_source(table: TableInfo) -> Iterator[RowCheck]:
         other = pl.col(link_source_column(field))
         yield RowCheck(field, pl.col(field).is_null() | other.is_null() | (other == pl.col(SOURCE)).fill_null(True),
                        f"{field} names a row of another source (link rows of one source; link sources through "
-                       "same_as)", explain=shown(link_source_column(field)))
+                       "same_as)", explain=shown(link_source_column(field)), scope="table")

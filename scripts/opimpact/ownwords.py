@@ -50,10 +50,12 @@ def _unquoted(text: pl.Expr) -> pl.Expr:
     return text.str.replace_all(QUOTED, BARRIER)
 
 
-def _runs(words: str) -> frozenset[str]:
+def _runs(words: str, shared: dict[str, str] | None = None) -> frozenset[str]:
+    """The runs of words; with shared, a run met before in another text is that text's very string (sources
+    that quote the same passages hold one copy of each run, not one per source)."""
     words_list = words.split()
-    return frozenset(" " + " ".join(words_list[i:i + RUN_WORDS]) + " "
-                     for i in range(len(words_list) - RUN_WORDS + 1))
+    runs = (" " + " ".join(words_list[i:i + RUN_WORDS]) + " " for i in range(len(words_list) - RUN_WORDS + 1))
+    return frozenset(runs if shared is None else (shared.setdefault(run, run) for run in runs))
 
 
 def source_runs(text: str) -> frozenset[str]:
@@ -64,7 +66,9 @@ def source_runs(text: str) -> frozenset[str]:
 def all_source_runs(texts: dict[str, str]) -> dict[str, frozenset[str]]:
     """source_runs of many texts, their words found in one polars query."""
     frame = pl.DataFrame({"id": list(texts), "text": list(texts.values())}, schema={"id": pl.String, "text": pl.String})
-    return {source_id: _runs(words) for source_id, words in frame.select("id", _words(pl.col("text"))).iter_rows()}
+    shared: dict[str, str] = {}
+    return {source_id: _runs(words, shared)
+            for source_id, words in frame.select("id", _words(pl.col("text"))).iter_rows()}
 
 
 def first_copied_run(normalised: str, runs: frozenset[str]) -> str | None:
@@ -87,7 +91,7 @@ def with_own_words(frame: pl.DataFrame, fields: list[str], texts: dict[str, str]
     # the cells that pass are split into words and searched for whole runs
     anchors = sorted({max(run.split(), key=len) for run in every_run})
     for name in fields:
-        copied = pl.Series(copied_column(name), [None] * frame.height, dtype=pl.String)
+        copied = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(copied_column(name))
         if every_run:
             cells = pl.col(name)
             plain = cells.str.to_lowercase().str.replace_many(["’", "‘"], ["'", "'"])

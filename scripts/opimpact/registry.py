@@ -34,6 +34,8 @@ class RowCheck:
     row (its cells and context columns by name), says what completes the message: the ceiling in force, the
     nearest passage of the source. `scope` "table" marks checks that
     read whole-table context (uniqueness), run once on the table's key columns rather than on each batch.
+    `about`, a column name, says the check concerns only the rows where that column has a value (every other
+    row passes it): a table-scope check is then run on those rows alone, with context computed for them only.
     """
 
     field: str
@@ -42,6 +44,7 @@ class RowCheck:
     value_wise: bool = False
     explain: Callable[[dict], str | None] | None = None
     scope: str = "batch"
+    about: str | None = None
 
 
 def shown(column: str) -> Callable[[dict], str]:

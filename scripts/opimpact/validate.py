@@ -7,6 +7,7 @@ and publication dates), and checked by every rule of the registry (opimpact.chec
 
 from __future__ import annotations
 
+import contextlib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from .csvreader import NeedsExactRead, RawTable, TableUnreadable, house_format_f
 from .dates import latest_possible
 from .edtfdates import Readings, with_readings
 from .fieldtypes import cast_columns, cast_frame, type_findings
-from .links import SOURCE, identity_keys, window, with_identity, with_link_sources
+from .links import SOURCE, identity_keys, link_keys, window, with_identity, with_link_sources
 from .ownwords import own_words_fields, with_own_words
 from .package import DESCRIPTOR_NAME, Package, Resource, UnreadableInput, open_package
 from .provenance import read_archive_texts, verbatim_fields, with_archive_sha, with_verbatim
@@ -32,10 +33,15 @@ from .table_rules import CEILING, PUBLISHED_LATEST, TableInfo, as_list, duplicat
 __all__ = ["validate_package", "validate_loaded", "load_typed_tables", "UnreadableInput"]
 
 BATCH_BYTES = 64 << 20  # CSV bytes read and checked at a time: memory follows the batch, not the table
+# The kept key columns grow with the package: past this much CSV, batches are half the size, so that what is in
+# flight (each batched table reads ahead) shrinks as what is kept grows (10M rows: about 260 MB less at the
+# peak, for ~4% more time).
+LARGE_PACKAGE_BYTES = 1 << 30
 # Checked in one piece: the other tables' context comes from sources, and X03 compares each personnel count
 # with every ceiling of its table.
 WHOLE_TABLES = ("sources", "personnel_levels")
 SMALL_KEY_SET = 50_000  # up to this many referenced keys, a set lookup is quicker than a join
+NAMED_SHARE = 4  # past SMALL_KEY_SET, a column naming at most 1/4 of the keys looks up only the keys it names
 
 
 def validate_package(target: str | os.PathLike, archive: str | os.PathLike | None = None,
@@ -64,8 +70,9 @@ def validate_loaded(package: Package, archive: str | os.PathLike | None = None, 
         # frictionless is slow to import: it checks the metadata while the tables are read and checked
         profile_check = pool.submit(_standard_findings, package) if standard else None
         # batched tables start reading at once: their first batches are parsed while earlier tables are checked
-        prefetched = {name: _start_reading(package.resources[name]) for name in order
-                      if not _read_whole(package.resources[name])}
+        batched = [package.resources[name] for name in order if not _read_whole(package.resources[name])]
+        batch_bytes = _batch_bytes(batched)
+        prefetched = {resource.name: _start_reading(resource, batch_bytes) for resource in batched}
         try:
             for name in order:
                 runs[name] = _check_table(package, package.resources[name], context, max_per_rule,
@@ -144,7 +151,8 @@ class TableRun:
     groups: FindingGroups
     rows: int | None  # None when the table could not be read
     typed: pl.DataFrame | None = None  # the whole typed table, when it was read in one piece
-    keys: pl.DataFrame | None = None  # the whole table's key columns
+    keys: pl.DataFrame | None = None  # the whole table's key columns (until passed on to the later tables)
+    distinct: frozenset[tuple[str, ...]] = frozenset()  # the unique keys whose values never repeat
 
 
 def _check_order(package: Package) -> list[str]:
@@ -169,9 +177,18 @@ def _read_whole(resource: Resource) -> bool:
     return resource.name in WHOLE_TABLES
 
 
-def _start_reading(resource: Resource) -> RawTable:
+def _batch_bytes(resources: list[Resource]) -> int:
+    """The batch size for this package's batched tables (smaller for a large package)."""
+    total = 0
+    for resource in resources:
+        with contextlib.suppress(OSError):  # read_raw_table says why
+            total += resource.path.stat().st_size if resource.path is not None else 0
+    return BATCH_BYTES // 2 if total > LARGE_PACKAGE_BYTES else BATCH_BYTES
+
+
+def _start_reading(resource: Resource, batch_bytes: int) -> RawTable:
     """The table read in batches, one ahead, by a thread that starts now."""
-    raw = read_raw_table(resource, batch_bytes=BATCH_BYTES)
+    raw = read_raw_table(resource, batch_bytes=batch_bytes)
     if raw.batches is not None:
         raw.batches = ReadAhead(raw.batches)
     return raw
@@ -259,13 +276,25 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
                     if typed_fields else typed.select(*keep, ROW))
         rows += typed.height
         whole = typed if raw.batches is None else None
+    frame = typed = bad = None  # the last batch is not held through the whole-table checks
     table.confirm()
     keys = pl.concat(kept) if len(kept) > 1 else kept[0]
+    del kept
+    flags, distinct = _duplicates(keys, info)
     whole_checks = [c for c in bound if c.check.scope == "table"]
     if whole_checks:
-        table.screen(_with_own_references(_with_duplicates(keys, info), info), whole_checks)
+        unique = tuple(info.primary_key) in distinct
+        frame = _with_references(keys.with_columns(flags), info, context)
+        table.screen(frame, [c for c in whole_checks if c.check.about is None])
         table.confirm()
-    return TableRun(raw.findings, groups, rows, whole, keys)
+        # a check about the rows where a column has a value (an identity link) runs on those rows only, with
+        # context looked up for them only; confirmed apart, as a row may be in both screens
+        for about in dict.fromkeys(c.check.about for c in whole_checks if c.check.about is not None):
+            subset = frame.filter(pl.col(about).is_not_null()) if about in frame.columns else frame
+            table.screen(with_identity(frame, info, unique, rows=subset),
+                         [c for c in whole_checks if c.check.about == about])
+            table.confirm()
+    return TableRun(raw.findings, groups, rows, whole, keys, distinct)
 
 
 def _with_bad_flags(typed: pl.DataFrame, bad: pl.DataFrame, typed_fields: frozenset[str]) -> pl.DataFrame:
@@ -277,11 +306,13 @@ def _with_bad_flags(typed: pl.DataFrame, bad: pl.DataFrame, typed_fields: frozen
 
 
 def _kept_fields(package: Package, name: str, info: TableInfo) -> list[str]:
-    """The fields checked over the whole table: unique keys, and those other tables' foreign keys reference."""
+    """The fields checked over the whole table (unique keys, foreign keys, links), and those other tables'
+    foreign keys reference."""
     keep = {f for key in info.unique_keys for f in key}
-    for fk in info.foreign_keys:  # a table's references to itself are checked over its kept columns
-        if fk.resource == name:
-            keep.update(fk.fields + fk.reference_fields)
+    for fk in info.foreign_keys:
+        keep.update(fk.fields + (fk.reference_fields if fk.resource == name else []))
+    if link_keys(info):
+        keep.add(SOURCE)
     if identity_keys(info):
         keep.update(f for f in window(info) if f)
     for other in package.resources.values():
@@ -298,26 +329,33 @@ def _owned(info: TableInfo) -> bool:
     return SOURCE in info.field_names() and info.primary_key != [SOURCE] and len(info.primary_key) == 1
 
 
-def _with_duplicates(keys: pl.DataFrame, info: TableInfo) -> pl.DataFrame:
-    """duplicated_column(n) for each unique key n, over the whole table (nulls count as a value, as repeats)."""
-    flags = []
+def _duplicates(keys: pl.DataFrame, info: TableInfo) -> tuple[list[pl.Expr], frozenset[tuple[str, ...]]]:
+    """duplicated_column(n) for each unique key n, over the whole table (nulls count as a value, as repeats),
+    and the keys whose values never repeat."""
+    flags, distinct_keys = [], set()
     for number, key in enumerate(info.unique_keys):
         values = pl.col(key[0]) if len(key) == 1 else pl.struct(key)
         distinct, height = keys.select(values.hash().n_unique(), pl.len()).row(0)
         # equal hashes are rare: only then are the values themselves compared
+        if distinct == height:
+            distinct_keys.add(tuple(key))
         flags.append(pl.repeat(False, pl.len()).alias(duplicated_column(number)) if distinct == height
                      else values.is_duplicated().alias(duplicated_column(number)))
-    return keys.with_columns(flags)
+    return flags, frozenset(distinct_keys)
 
 
-def _with_own_references(keys: pl.DataFrame, info: TableInfo) -> pl.DataFrame:
-    """The context of a table's references to itself, over its whole kept columns: whether each foreign key into
-    the table is found (F09), and what each identity link names (X08)."""
+def _with_references(keys: pl.DataFrame, info: TableInfo, context: Context) -> pl.DataFrame:
+    """The context of a table's references, over its whole kept columns: whether each foreign key is found
+    (F09) and the source of the row each typed link names (X10). What each identity link names (X08) is looked
+    up apart (links.with_identity), for the rows that hold a link."""
+    found = []
     for number, fk in enumerate(info.foreign_keys):
-        if fk.resource == info.name and set(fk.fields) | set(fk.reference_fields) <= set(keys.columns):
-            own = keys.select(fk.reference_fields).drop_nulls()
-            keys = keys.with_columns(_found(keys, fk, own).alias(found_column(number)))
-    return with_identity(keys, info)
+        if fk.resource == info.name:
+            target = _present(keys.select(fk.reference_fields))
+        else:
+            target = context.keys.get((fk.resource, tuple(fk.reference_fields)))
+        found.append(_found(keys, fk, target).alias(found_column(number)))
+    return with_link_sources(keys.with_columns(found), info, context.owners)
 
 
 def _share_keys(package: Package, name: str, frame: pl.DataFrame, context: Context) -> None:
@@ -328,7 +366,14 @@ def _share_keys(package: Package, name: str, frame: pl.DataFrame, context: Conte
                 continue
             fields = tuple(as_list(fk["reference"]["fields"]))
             if set(fields) <= set(frame.columns):
-                context.keys[(name, fields)] = frame.select(fields).drop_nulls()
+                context.keys[(name, fields)] = _present(frame.select(fields))
+
+
+def _present(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
+    """frame without the rows where a column (of names, or any) is empty; frame itself, not a copy, when none
+    is (a key column of a large table is shared, not copied)."""
+    names = names or tuple(frame.columns)
+    return frame.drop_nulls(names) if any(frame.get_column(n).has_nulls() for n in names) else frame
 
 
 def _share(package: Package, name: str, run: TableRun, context: Context) -> None:
@@ -338,8 +383,10 @@ def _share(package: Package, name: str, run: TableRun, context: Context) -> None
     _share_keys(package, name, run.keys, context)
     key = as_list(package.resources[name].schema.get("primaryKey"))
     if len(key) == 1 and SOURCE in run.keys.columns and key != [SOURCE] and key[0] in run.keys.columns:
-        owners = run.keys.select(key[0], SOURCE).drop_nulls(key[0])
-        context.owners[(name, key[0])] = owners.unique(key[0], keep="first")  # once, not per linking batch
+        owners = _present(run.keys.select(key[0], SOURCE), key[0])
+        # a key whose values never repeat is its own lookup: no copy of the table's keys
+        context.owners[(name, key[0])] = owners if tuple(key) in run.distinct else owners.unique(key[0], keep="first")
+    run.keys = None  # the columns passed on stay shared; the others are freed before the next table
     if name == "sources" and run.typed is not None:
         context.published = _published_latest(run.typed)
         if context.archive is not None and not context.texts:
@@ -399,7 +446,6 @@ def _with_context(info: TableInfo, frame: pl.DataFrame, context: Context) -> pl.
     if info.name == "personnel_levels":
         frame = _with_ceiling(frame)
     frame = with_readings(frame, info, context.readings)
-    frame = with_link_sources(frame, info, context.owners)
     if info.archive and info.name == "sources" and "archive_file" in names:
         frame = with_archive_sha(frame, context.archive)
     if info.archive:
@@ -407,11 +453,6 @@ def _with_context(info: TableInfo, frame: pl.DataFrame, context: Context) -> pl.
             context.texts = read_archive_texts(frame, context.archive)
         frame = with_verbatim(frame, verbatim_fields(info), context.texts)
         frame = with_own_words(frame, own_words_fields(info), context.texts, context.shingles)
-    for number, fk in enumerate(info.foreign_keys):
-        if fk.resource == info.name:
-            continue  # checked over the whole table (_with_own_references)
-        frame = frame.with_columns(_found(frame, fk, context.keys.get((fk.resource, tuple(fk.reference_fields))))
-                                   .alias(found_column(number)))
     return frame
 
 
@@ -427,10 +468,14 @@ def _found(frame: pl.DataFrame, fk, keys: pl.DataFrame | None) -> pl.Series:
     if mismatched:  # keys of different types are compared as text
         values = values.with_columns(pl.col(mismatched).cast(pl.String))
         target = target.with_columns(pl.col(mismatched).cast(pl.String))
-    if len(fk.fields) == 1 and target.height <= SMALL_KEY_SET:
-        column = values.to_series()
-        return column.is_in(target.to_series().implode()) | column.is_null()
-    # a semi-join finds the rows whose values exist: a hash join, with no set of a million keys built per batch
+    if len(fk.fields) == 1:
+        column, key = values.to_series(), target.to_series()
+        named = column.drop_nulls().unique() if key.len() > SMALL_KEY_SET else None
+        if named is None or named.len() * NAMED_SHARE <= key.len():
+            # against many keys, only those the column names: a set of them, not a hash table of every key
+            key = key if named is None else key.filter(key.is_in(named.implode()))
+            return column.is_in(key.implode()) | column.is_null()
+    # a semi-join finds the rows whose values exist: one hash join
     hits = values.with_row_index("__position").join(target, on=fk.fields, how="semi")["__position"]
     found = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).scatter(hits, True)
     return found | values.select(empty).to_series()
