@@ -148,7 +148,7 @@ def _size_table(results: dict, runs_of) -> list[str]:
 
 
 def _shipped(results: dict, runs_of) -> list[str]:
-    lines = ["## The shipped package (102 rows) and start-up", "", "| Command | Time | Peak memory |", "|---|---|---|"]
+    lines = ["## The shipped package (this repository's data) and start-up", "", "| Command | Time | Peak memory |", "|---|---|---|"]
     for label, data in results["shipped"].items():
         runs = runs_of(data)
         lines.append(f"| `{label}` | {runs.cell()} s | {runs.peak:.0f} MB |")
