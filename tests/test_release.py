@@ -351,15 +351,23 @@ def test_reproduce_rebuilds_a_recorded_release_identically(fixture: Path) -> Non
     assert len(git(fixture, "worktree", "list").splitlines()) == 1
 
 
-@needs_git
-def test_reproduce_fails_when_the_record_disagrees(fixture: Path) -> None:
+def _released_with_a_wrong_record(fixture: Path, built_with: dict[str, str] | None = None) -> dict:
+    """Release 1.0.0, then commit a record whose last artifact's SHA-256 is wrong (and built_with changed)."""
     init_repo(fixture)
     assert release_cli(fixture, "1.0.0").exit_code == 0
     record_file = fixture / "releases" / "1.0.0.json"
     record = json.loads(record_file.read_text())
+    assert record["built_with"] == releasing.build_environment()
+    record["built_with"].update(built_with or {})
     record["artifacts"][-1]["sha256"] = "0" * 64
     record_file.write_text(json.dumps(record))
     commit_all(fixture, "Release 1.0.0 with a wrong record")
+    return record
+
+
+@needs_git
+def test_reproduce_fails_when_the_record_disagrees(fixture: Path) -> None:
+    record = _released_with_a_wrong_record(fixture)
     result = release_cli(fixture, "1.0.0", "--reproduce", "--format", "json")
     assert result.exit_code == 1
     document = json.loads(result.stdout)
@@ -480,15 +488,7 @@ def test_the_published_releases_reproduce_into_a_folder(version: str, tmp_path: 
 
 @needs_git
 def test_reproduce_names_the_tools_whose_version_differs(fixture: Path) -> None:
-    init_repo(fixture)
-    assert release_cli(fixture, "1.0.0").exit_code == 0
-    record_file = fixture / "releases" / "1.0.0.json"
-    record = json.loads(record_file.read_text())
-    assert record["built_with"] == releasing.build_environment()
-    record["built_with"]["polars"] = "0.0.1"
-    record["artifacts"][-1]["sha256"] = "0" * 64
-    record_file.write_text(json.dumps(record))
-    commit_all(fixture, "Release 1.0.0 built with another polars")
+    _released_with_a_wrong_record(fixture, {"polars": "0.0.1"})
     result = release_cli(fixture, "1.0.0", "--reproduce")
     assert result.exit_code == 1
     assert "note: 1.0.0 was built with polars 0.0.1 (here " in result.output

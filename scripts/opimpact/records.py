@@ -36,13 +36,18 @@ def zip_name(version: str) -> str:
 
 def load_record(path: Path) -> dict:
     """Read one record, raising UnreadableInput when it is not a record."""
+    return _load(path, record_problem)
+
+
+def _load(path: Path, problem_of) -> dict:
+    """The record at path, checked by problem_of; UnreadableInput when it is missing, unreadable or not a record."""
     try:
         record = read_json_file(path, str(path))
     except FileNotFoundError:
         raise UnreadableInput(f"{path}: no such release record", rule=None) from None
     except (OSError, ValueError) as exc:
         raise UnreadableInput(f"{path}: {exc}", rule=None) from None
-    problem = record_problem(record)
+    problem = problem_of(record)
     if problem:
         raise UnreadableInput(f"{path}: not a usable release record: {problem}", rule=None)
     return record
@@ -107,14 +112,7 @@ def load_bundled_record(root: Path) -> dict | None:
     path = root / BUNDLED_RECORD
     if not path.exists():
         return None
-    try:
-        record = read_json_file(path, str(path))
-    except (OSError, ValueError) as exc:
-        raise UnreadableInput(f"{path}: {exc}", rule=None) from None
-    problem = bundled_problem(record)
-    if problem:
-        raise UnreadableInput(f"{path}: not a usable release record: {problem}", rule=None)
-    return record
+    return _load(path, bundled_problem)
 
 
 def recorded_versions(root: Path) -> dict[Version, Path]:
