@@ -46,6 +46,7 @@ TESTVILLE, March 5, 2018 — Canada will send a field bakery to Testland next mo
 “The bakers will be there by spring,” Harjit Sajjan told reporters. About 40 bakers will deploy with two
 mobile ovens, he added.
 """
+NEXT = "1.3.0"  # the version CONTRIBUTING.md's release step names: the one after the latest release
 QUOTE_EVIDENCE = "“The bakers will be there by spring,” Harjit Sajjan told reporters."
 
 
@@ -206,19 +207,19 @@ def test_the_contributors_path_end_to_end(tmp_path: Path, monkeypatch, base) -> 
         "ev-0062", event_id)
     (package / "CHANGELOG.md").write_text(f"# Changelog\n\n{entry}", encoding="utf-8")
     snapshot = {p: p.read_bytes() for p in package.rglob("*") if p.is_file()}
-    result = run(*documented("opimpact release 1.2.0", dry_run=True))
+    result = run(*documented(f"opimpact release {NEXT}", dry_run=True))
     assert result.exit_code == 0, result.output
     assert {p: p.read_bytes() for p in package.rglob("*") if p.is_file()} == snapshot
     days = {dt.datetime.now(dt.timezone.utc).date()}
-    result = run(*documented("opimpact release 1.2.0 --archive"))
+    result = run(*documented(f"opimpact release {NEXT} --archive"))
     days.add(dt.datetime.now(dt.timezone.utc).date())
     assert result.exit_code == 0, result.output
-    record = json.loads((package / "releases" / "1.2.0.json").read_text(encoding="utf-8"))
+    record = json.loads((package / "releases" / f"{NEXT}.json").read_text(encoding="utf-8"))
     assert dt.date.fromisoformat(record["date"]) in days
     changelog = (package / "CHANGELOG.md").read_text(encoding="utf-8")
-    assert changelog.startswith(f"# Changelog\n\n## [Unreleased]\n\n## [1.2.0] - {record['date']}\n\n"
+    assert changelog.startswith(f"# Changelog\n\n## [Unreleased]\n\n## [{NEXT}] - {record['date']}\n\n"
                                 f"### Added\n\n- {source['source_id']}, the Fakeville Gazette article")
-    assert {a["name"] for a in record["artifacts"]} >= {"op-impact-1.2.0.zip", "SHA256SUMS"}
+    assert {a["name"] for a in record["artifacts"]} >= {f"op-impact-{NEXT}.zip", "SHA256SUMS"}
 
 
 # ---------------------------------------------------------------- the document itself
@@ -242,3 +243,11 @@ def test_every_command_in_contributing_is_real() -> None:
         options = {opt for param in found.params for opt in getattr(param, "opts", [])}
         used = {word.split("=")[0] for word in words if word.startswith("--")}
         assert used <= options | {"--help"}, (command, used - options)
+
+
+def test_the_release_step_names_the_version_after_the_latest_release() -> None:
+    """CONTRIBUTING.md's release step goes stale with every release: this says when."""
+    latest = max((tuple(int(part) for part in p.stem.split(".")) for p in (REPO / "releases").glob("*.json")
+                  if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", p.stem)))
+    assert NEXT == f"{latest[0]}.{latest[1] + 1}.0", f"CONTRIBUTING.md should release {latest[0]}.{latest[1] + 1}.0"
+    assert f"after {'.'.join(map(str, latest))} it is {NEXT}" in CONTRIBUTING.read_text(encoding="utf-8")
