@@ -247,7 +247,7 @@ def test_every_command_in_contributing_is_real() -> None:
 
 def test_the_release_step_names_the_version_after_the_latest_release() -> None:
     """CONTRIBUTING.md's release step goes stale with every release: this says when."""
-    latest = max((tuple(int(part) for part in p.stem.split(".")) for p in (REPO / "releases").glob("*.json")
-                  if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", p.stem)))
-    assert NEXT == f"{latest[0]}.{latest[1] + 1}.0", f"CONTRIBUTING.md should release {latest[0]}.{latest[1] + 1}.0"
+    latest = max(tuple(int(part) for part in p.stem.split(".")) for p in (REPO / "releases").glob("*.json")
+                  if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", p.stem))
+    assert f"{latest[0]}.{latest[1] + 1}.0" == NEXT, f"CONTRIBUTING.md should release {latest[0]}.{latest[1] + 1}.0"
     assert f"after {'.'.join(map(str, latest))} it is {NEXT}" in CONTRIBUTING.read_text(encoding="utf-8")
