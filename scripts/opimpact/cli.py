@@ -452,10 +452,10 @@ def add_source(article: str, package: str, archive: str, published: str, title: 
 @click.option("--reproduce", is_flag=True,
               help="Rebuild the recorded release VERSION from the commit that added releases/VERSION.json; "
                    "exit 0 only if every artifact is byte-identical to the record.")
-@click.option("--date", "release_on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+@click.option("--date", "release_on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
               help="Date the '## [Unreleased]' section of CHANGELOG.md with this day (YYYY-MM-DD) "
                    "[default: today, UTC].")
-@click.option("--out", "keep", type=click.Path(), default=None,
+@click.option("--out", "keep", type=click.Path(), default=None, metavar="DIR",
               help="With --reproduce: keep the rebuilt files in this new or empty folder, written only when every "
                    "file is byte-identical to the record.")
 @format_option()
