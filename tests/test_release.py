@@ -351,14 +351,18 @@ def test_reproduce_rebuilds_a_recorded_release_identically(fixture: Path) -> Non
     assert len(git(fixture, "worktree", "list").splitlines()) == 1
 
 
-def _released_with_a_wrong_record(fixture: Path, built_with: dict[str, str] | None = None) -> dict:
-    """Release 1.0.0, then commit a record whose last artifact's SHA-256 is wrong (and built_with changed)."""
+def _released_with_a_wrong_record(fixture: Path, built_with: dict[str, str] | None = None,
+                                  as_before_1_2: bool = False) -> dict:
+    """Release 1.0.0, then commit a record whose last artifact's SHA-256 is wrong (and built_with changed, or
+    dropped as in records before 1.2.0)."""
     init_repo(fixture)
     assert release_cli(fixture, "1.0.0").exit_code == 0
     record_file = fixture / "releases" / "1.0.0.json"
     record = json.loads(record_file.read_text())
     assert record["built_with"] == releasing.build_environment()
     record["built_with"].update(built_with or {})
+    if as_before_1_2:
+        del record["built_with"]
     record["artifacts"][-1]["sha256"] = "0" * 64
     record_file.write_text(json.dumps(record))
     commit_all(fixture, "Release 1.0.0 with a wrong record")
@@ -481,9 +485,23 @@ def test_the_published_releases_reproduce_into_a_folder(version: str, tmp_path: 
             a["name"]: a["sha256"] for a in record["artifacts"]}
         return
     assert result.exit_code == 1 and not keep.exists()
-    differing = releasing.environment_differences(record.get("built_with") or {})
+    if "built_with" not in record:  # records before 1.2.0: only the exports may depend on unrecorded versions
+        assert document["environment_recorded"] is False
+        differing = {a["name"] for a in document["artifacts"] if a["actual"] != a["expected"]}
+        exports = {a["name"] for a in record["artifacts"] if a["name"].endswith((".xlsx", ".sqlite", ".parquet"))}
+        assert differing <= exports | {"SHA256SUMS"}, f"{version}: {sorted(differing)} differ: {result.output}"
+        return
+    differing = releasing.environment_differences(record["built_with"])
     assert differing, f"{version} does not rebuild identically with the tools it was built with: {result.output}"
     assert document["environment_differs"] == differing
+
+
+@needs_git
+def test_reproduce_says_when_a_record_names_no_tool_versions(fixture: Path) -> None:
+    _released_with_a_wrong_record(fixture, as_before_1_2=True)
+    result = release_cli(fixture, "1.0.0", "--reproduce")
+    assert result.exit_code == 1
+    assert "note: the record of 1.0.0 does not say which tool versions built it" in result.output
 
 
 @needs_git

@@ -619,6 +619,7 @@ class ReproduceResult:
     out: str | None = None  # where the rebuilt files were kept (--out), when they were identical
     # the tools whose version here differs from the record's built_with: {tool: {"recorded": ..., "here": ...}}
     environment_differs: dict[str, dict[str, str]] = field(default_factory=dict)
+    environment_recorded: bool = True  # False for records before 1.2.0, which do not say what built them
 
     @property
     def identical(self) -> bool:
@@ -676,6 +677,7 @@ def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet
             recorded = {item["name"] for item in record.get("artifacts", [])}
             result.unexpected = sorted(set(built) - recorded)
             result.environment_differs = environment_differences(record.get("built_with") or {})
+            result.environment_recorded = "built_with" in record
             if keep is not None and result.identical:
                 progress(f"keeping the rebuilt files in {keep}")
                 _keep_rebuilt(rebuilt, sorted(built), keep)
@@ -792,6 +794,9 @@ def render_reproduce_text(result: ReproduceResult) -> str:
     lines += [f"  EXTRA    {name}: rebuilt but not in the record" for name in result.unexpected]
     verdict = "byte-identical to the record" if result.identical else "NOT identical to the record"
     lines.append(f"{result.version}: {verdict}")
+    if not result.environment_recorded and not result.identical:
+        lines.append(f"note: the record of {result.version} does not say which tool versions built it (records "
+                     "before 1.2.0); the bytes of the workbook, database and Parquet files depend on them")
     if result.environment_differs and not result.identical:
         tools = ", ".join(f"{tool} {v['recorded']} (here {v['here']})" for tool, v in result.environment_differs.items())
         lines.append(f"note: {result.version} was built with {tools}; byte-identity needs the versions the record "
