@@ -31,6 +31,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from opimpact.release import build_in_tree
 from opimpact.semver import Version
 
 from helpers import set_cell
@@ -138,10 +139,7 @@ def build_download(out: Path) -> None:
                              check=True)
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
     out.mkdir()
-    boot = ("import sys; sys.path.insert(0, sys.argv[1]); from opimpact.release import build_main; "
-            "sys.exit(build_main(sys.argv[2:]))")
-    subprocess.run([sys.executable, "-c", boot, str(tree / "scripts"), str(tree), version, str(out)], check=True,
-                   capture_output=True)
+    build_in_tree(tree, tree, version, out)
     shutil.rmtree(tree)
 
 

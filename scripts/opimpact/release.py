@@ -332,14 +332,12 @@ def build_artifacts(stage: Path, version: str, date: dt.date, out: Path, progres
     (stage / BUNDLED_RECORD).write_text(render_record(bundled_record(stage, version, date, side)), encoding="utf-8")
     progress(f"building {zip_name(version)}")
     write_release_zip(stage, version, date, out / zip_name(version))
-    sums = {p.name: sha256_bytes(p.read_bytes()) for p in out.iterdir() if p.is_file()}
-    (out / SUMS_NAME).write_text(render_sums(sums), encoding="utf-8")
-    artifacts = []
-    for path in sorted(out.iterdir()):
+    artifacts = [_artifact(path) for path in out.iterdir() if path.is_file()]
+    (out / SUMS_NAME).write_text(render_sums({a.name: a.sha256 for a in artifacts}), encoding="utf-8")
+    artifacts.append(_artifact(out / SUMS_NAME))
+    for path in out.iterdir():
         os.chmod(path, FILE_MODE)
-        data = path.read_bytes()
-        artifacts.append(Artifact(path.name, len(data), sha256_bytes(data)))
-    return artifacts
+    return sorted(artifacts, key=lambda artifact: artifact.name)
 
 
 def bundled_record(stage: Path, version: str, date: dt.date, side: list[Path]) -> dict:
@@ -360,13 +358,14 @@ def bundled_record(stage: Path, version: str, date: dt.date, side: list[Path]) -
             "resources": _resource_entries((stage / DESCRIPTOR_NAME).read_bytes())}
 
 
-def _artifact(name: str, data: bytes) -> Artifact:
-    return Artifact(name, len(data), sha256_bytes(data))
+def _artifact(path: Path) -> Artifact:
+    data = path.read_bytes()
+    return Artifact(path.name, len(data), sha256_bytes(data))
 
 
 def _size_and_sha(path: Path) -> dict:
-    data = path.read_bytes()
-    return {"bytes": len(data), "sha256": sha256_bytes(data)}
+    artifact = _artifact(path)
+    return {"bytes": artifact.bytes, "sha256": artifact.sha256}
 
 
 def build_release(root: Path, version: str, out: Path, data_changes: str | None = None,
@@ -669,7 +668,7 @@ def reproduce(root: str | os.PathLike, version: str, progress: Progress = _quiet
     try:
         with worktree(root, commit) as tree, tempfile.TemporaryDirectory(prefix="opimpact-rebuild-") as tmp:
             rebuilt = Path(tmp)
-            _build_in_tree(tree, tree / repo_prefix(root), version, rebuilt, progress)
+            build_in_tree(tree, tree / repo_prefix(root), version, rebuilt, progress)
             built = {p.name: sha256_bytes(p.read_bytes()) for p in rebuilt.iterdir() if p.is_file()}
             for item in record.get("artifacts", []):
                 result.artifacts.append({"name": item["name"], "expected": item["sha256"],
@@ -726,8 +725,9 @@ def _keep_rebuilt(rebuilt: Path, names: list[str], out: Path) -> None:
                 os.chmod(folder / name, FILE_MODE)
 
 
-def _build_in_tree(top: Path, package_root: Path, version: str, out: Path, progress: Progress) -> None:
-    """Build with the tree's own code when it has it, else with this code."""
+def build_in_tree(top: Path, package_root: Path, version: str, out: Path, progress: Progress = _quiet) -> None:
+    """Build version from a checkout of the commit that recorded it (top, the package at package_root) into out,
+    with that tree's own code when it has it, else with this code. ReleaseRefused when the build fails."""
     code = top / "scripts"
     if not (code / "opimpact" / "release.py").is_file():
         build_release(package_root, version, out, progress=progress)
