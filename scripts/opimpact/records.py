@@ -132,14 +132,7 @@ def recorded_versions(root: Path) -> dict[Version, Path]:
 
 def recorded_dates(root: Path) -> dict[str, dt.date]:
     """The release date of every recorded release, by version text."""
-    dates = {}
-    for version, path in recorded_versions(root).items():
-        record = load_record(path)
-        try:
-            dates[str(version)] = dt.date.fromisoformat(record.get("date", ""))
-        except ValueError:
-            raise UnreadableInput(f"{path}: 'date' {record.get('date')!r} is not YYYY-MM-DD", rule=None) from None
-    return dates
+    return {str(version): _record_date(load_record(path), path) for version, path in recorded_versions(root).items()}
 
 
 def known_release_dates(root: Path) -> dict[str, dt.date]:
@@ -147,12 +140,15 @@ def known_release_dates(root: Path) -> dict[str, dt.date]:
     dates = recorded_dates(root)
     bundled = load_bundled_record(root)
     if bundled is not None and bundled["version"] not in dates:
-        try:
-            dates[bundled["version"]] = dt.date.fromisoformat(bundled.get("date", ""))
-        except ValueError:
-            raise UnreadableInput(f"{root / BUNDLED_RECORD}: 'date' {bundled.get('date')!r} is not YYYY-MM-DD",
-                                  rule=None) from None
+        dates[bundled["version"]] = _record_date(bundled, root / BUNDLED_RECORD)
     return dates
+
+
+def _record_date(record: dict, path: Path) -> dt.date:
+    try:
+        return dt.date.fromisoformat(record.get("date", ""))
+    except ValueError:
+        raise UnreadableInput(f"{path}: 'date' {record.get('date')!r} is not YYYY-MM-DD", rule=None) from None
 
 
 def render_record(record: dict) -> str:
