@@ -6,11 +6,12 @@ import datetime as dt
 import math
 import time
 
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opimpact.edtfdates import SINGLE, SPAN, edtf_of, read, read_all
+from opimpact.edtfdates import SINGLE, SPAN, Readings, edtf_of, read
 
 edtf = pytest.importorskip("edtf")
 
@@ -112,9 +113,16 @@ def test_other_strings_are_refused_with_a_reason(text, why):
 
 
 def test_each_distinct_value_is_read_once():
-    cache: dict = {}
-    values = ["2017", "2017", "[2017-05-23..2017-06-30]", "2017"]
-    readings = read_all(values, cache)
-    assert set(readings) == set(values)
-    assert set(cache) == {"2017", "[2017-05-23..2017-06-30]"}
-    assert readings["2017"] is cache["2017"]
+    readings = Readings()
+    first = pl.Series(["2017", None, "2017", "[2017-05-23..2017-06-30]"])
+    positions = readings.positions(first)
+    assert readings.table["__edtf"].to_list() == ["2017", "[2017-05-23..2017-06-30]"]
+    assert positions.to_list() == [0, None, 0, 1]
+    # a later batch adds only the strings not met before, and finds the others where they are
+    positions = readings.positions(pl.Series(["June 2017", "[2017-05-23..2017-06-30]", "2017"]))
+    assert readings.table["__edtf"].to_list() == ["2017", "[2017-05-23..2017-06-30]", "June 2017"]
+    assert positions.to_list() == [2, 1, 0]
+    assert readings.table.row(2, named=True)["problem"] == read("June 2017").problem
+    assert readings.positions(pl.Series([], dtype=pl.String)).len() == 0
+
+

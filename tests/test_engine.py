@@ -376,6 +376,23 @@ def test_standard_profiles_are_checked_when_asked(package_copy):
     assert "name" in report["errors"][0]["message"]
 
 
+TYPED_SCHEMA = {"fields": [{"name": kind, "type": kind} for kind in
+                           ("integer", "year", "number", "boolean", "date", "datetime")]}
+CELLS = st.none() | st.sampled_from(["", "1", "0", "2017", "2017-06-30", "2017-02-30", "0000-01-01", "1e400", "NaN",
+                                     "true", "TRUE", "x", "2017-06-30T10:00:00", " 3", "-2", "3.5"]) | st.text(max_size=6)
+
+
+@settings(max_examples=80)
+@given(st.lists(st.tuples(*[CELLS] * 6), max_size=30))
+def test_columns_parsed_by_distinct_value_equal_columns_parsed_cell_by_cell(rows):
+    names = [f["name"] for f in TYPED_SCHEMA["fields"]]
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
+    typed, bad = cast_columns(frame, TYPED_SCHEMA)
+    by_value, bad_by_value = cast_columns(frame, TYPED_SCHEMA, repeated=names)
+    assert by_value.equals(typed) and bad_by_value.equals(bad)
+    assert by_value.schema == typed.schema
+
+
 def test_a_number_too_large_for_a_double_fails_its_type():
     schema = {"fields": [{"name": "x", "type": "number"}]}
     frame = pl.DataFrame({"x": ["1e400", "-1e400", "INF", "NaN", "3.5"], ROW: [2, 3, 4, 5, 6]})

@@ -161,30 +161,33 @@ def _other(text: str) -> Reading:
                    + "): uncertainty is written as a range, not with ?, ~, % or X")
 
 
-def read_all(values: list[str], cache: dict[str, Reading] | None = None) -> dict[str, Reading]:
-    """Each distinct value read once (a cache shared between a table's batches avoids reading it again)."""
-    cache = {} if cache is None else cache
-    for value in set(values) - set(cache):
-        cache[value] = read(value)
-    return {value: cache[value] for value in values}
+def read_all(values: list[str]) -> dict[str, Reading]:
+    """Each distinct value's reading."""
+    return {value: read(value) for value in dict.fromkeys(values)}
 
 
 class Readings:
-    """The readings of every EDTF string met so far, as a table to join: each string is read once, however many
-    batches and tables hold it."""
+    """The readings of every EDTF string met so far, as a table: each string is read once, however many batches
+    and tables hold it."""
 
     def __init__(self) -> None:
-        self.known: dict[str, Reading] = {}
         self.table = pl.DataFrame(schema={"__edtf": pl.String, **PART_TYPES})
 
-    def lookup(self, values: pl.Series) -> pl.DataFrame:
-        """The readings table, after reading the values not met before."""
-        new = [v for v in values.drop_nulls().unique().to_list() if v not in self.known]
+    def positions(self, values: pl.Series) -> pl.Series:
+        """Each value's row in the readings table (null for a null value), after reading the values not met
+        before."""
+        positions = self._positions(values)
+        new = values.filter(positions.is_null()).drop_nulls().unique().sort().to_list()
         if new:
-            read_all(new, self.known)
-            rows = {"__edtf": new, **{part: [getattr(self.known[v], part) for v in new] for part in PART_TYPES}}
+            found = read_all(new)
+            rows = {"__edtf": new, **{part: [getattr(found[v], part) for v in new] for part in PART_TYPES}}
             self.table = pl.concat([self.table, pl.DataFrame(rows, schema=self.table.schema)])
-        return self.table
+            positions = self._positions(values)
+        return positions
+
+    def _positions(self, values: pl.Series) -> pl.Series:
+        rows = pl.int_range(self.table.height, dtype=pl.UInt32, eager=True)
+        return values.replace_strict(self.table["__edtf"], rows, default=None, return_dtype=pl.UInt32)
 
 
 def edtf_of(shape: str, precision: str, start: dt.date | None, end: dt.date | None,
@@ -226,16 +229,14 @@ def edtf_groups(table: TableInfo) -> list[str]:
 
 def with_readings(frame: pl.DataFrame, table: TableInfo, readings: Readings) -> pl.DataFrame:
     """frame with says_column(stem, part) for every EDTF date group: each distinct string is read once and the
-    reading joined back (null where the EDTF cell is empty)."""
+    reading gathered back to its rows (null where the EDTF cell is empty)."""
     for stem in edtf_groups(table):
         column = f"{stem}_edtf"
         if column not in frame.columns or frame.schema[column] != pl.String:
             continue
-        lookup = readings.lookup(frame.get_column(column)).rename(
-            {"__edtf": column, **{part: says_column(stem, part) for part in PART_TYPES}})
-        # only the EDTF column is joined: a join of the whole frame would copy every column of it
-        joined = frame.select(column).join(lookup, on=column, how="left", maintain_order="left")
-        frame = frame.with_columns(joined.drop(column))
+        positions = readings.positions(frame.get_column(column))
+        frame = frame.with_columns(readings.table.select(pl.col(part).gather(positions).alias(says_column(stem, part))
+                                                         for part in PART_TYPES))
     return frame
 
 

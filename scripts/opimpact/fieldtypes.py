@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import polars as pl
 
 from .csvreader import ROW
@@ -37,10 +39,11 @@ TYPE_HINTS = {
 }
 
 
-def parsed(field: dict) -> pl.Expr:
-    """The expression that parses one column from text to its schema type (null where it cannot)."""
+def parsed(field: dict, col: pl.Expr | None = None) -> pl.Expr:
+    """The expression that parses one column (or col, values of it) from text to its schema type (null where it
+    cannot)."""
     name, kind = field["name"], field.get("type", "string")
-    col = pl.col(name)
+    col = pl.col(name) if col is None else col
     if kind == "integer":
         return col.cast(pl.Int64, strict=False)
     if kind == "year":
@@ -61,8 +64,9 @@ def parsed(field: dict) -> pl.Expr:
     return col
 
 
-def cast_columns(frame: pl.DataFrame, schema: dict) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Parse every column to its type (once), and flag the cells that fail it.
+def cast_columns(frame: pl.DataFrame, schema: dict, repeated: Collection[str] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse every column to its type (once), and flag the cells that fail it. The repeated columns (whose
+    values repeat) are parsed once per distinct value, and the values mapped back: half the time for dates.
 
     Returns the typed frame (unparseable cells null) and one boolean column per typed field, true where a
     non-empty cell did not parse (the F01 cells); both in the rows' order.
@@ -70,10 +74,19 @@ def cast_columns(frame: pl.DataFrame, schema: dict) -> tuple[pl.DataFrame, pl.Da
     typed_fields = [f for f in schema["fields"] if f.get("type", "string") not in ("string", "any")]
     if not typed_fields:
         return frame, pl.DataFrame()
-    typed = frame.with_columns(parsed(f).alias(f["name"]) for f in typed_fields)
+    typed = frame.with_columns((_by_value(f) if f["name"] in repeated else parsed(f)).alias(f["name"])
+                               for f in typed_fields)
     bad = pl.DataFrame([(frame[f["name"]].is_not_null() & typed[f["name"]].is_null()).alias(f["name"])
                         for f in typed_fields])
     return typed, bad
+
+
+def _by_value(field: dict) -> pl.Expr:
+    """parsed(field), worked out on the column's distinct values and mapped back to its rows."""
+    column = pl.col(field["name"])
+    distinct = column.drop_nulls().unique(maintain_order=True)  # in one order on both sides of the mapping
+    return column.replace_strict(distinct, parsed(field, distinct), default=None,
+                                 return_dtype=POLARS_TYPES[field.get("type", "string")])
 
 
 def type_findings(frame: pl.DataFrame, bad: pl.DataFrame, schema: dict, resource: str, file: str,

@@ -265,9 +265,9 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
     keep = _kept_fields(package, name, info)
     kept, rows, whole, repeated = [], 0, None, None
     for frame in raw.batches if raw.batches is not None else [raw.frame]:
-        typed, bad = cast_columns(frame, schema)
         if repeated is None:
-            repeated = checking.repeated_columns(typed, resource.field_names)  # judged on the first batch
+            repeated = checking.repeated_columns(frame, resource.field_names)  # judged on the first batch
+        typed, bad = cast_columns(frame, schema, repeated)
         for field_name, found, count in type_findings(frame, bad, schema, name, file, max_per_rule):
             groups.add((0, table.positions[field_name], 0), found, count)
         typed = _with_bad_flags(typed, bad, typed_fields)
@@ -438,9 +438,10 @@ def _with_context(info: TableInfo, frame: pl.DataFrame, context: Context) -> pl.
     names = set(frame.columns)
     if info.name in ("events", "quotes"):  # unknown (null) where sources could not be read
         if context.published is not None and "source_id" in names:
-            latest = frame.select("source_id").join(context.published, on="source_id", how="left",
-                                                    maintain_order="left")
-            frame = frame.with_columns(latest[PUBLISHED_LATEST])  # one column joined: the others stay shared
+            sources = context.published  # compared as text, whatever types the two tables' schemas give
+            latest = pl.col("source_id").cast(pl.String).replace_strict(
+                sources["source_id"].cast(pl.String), sources[PUBLISHED_LATEST], default=None, return_dtype=pl.Date)
+            frame = frame.with_columns(latest.alias(PUBLISHED_LATEST))
         else:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Date).alias(PUBLISHED_LATEST))
     if info.name == "personnel_levels":
