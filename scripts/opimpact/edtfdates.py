@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from .dates import period_end
+from .fieldtypes import positions_in
 from .registry import RowCheck, shown, table_rule
 from .table_rules import TableInfo, date_groups
 
@@ -176,18 +177,15 @@ class Readings:
     def positions(self, values: pl.Series) -> pl.Series:
         """Each value's row in the readings table (null for a null value), after reading the values not met
         before."""
-        positions = self._positions(values)
-        new = values.filter(positions.is_null()).drop_nulls().unique().sort().to_list()
-        if new:
+        positions = positions_in(values, self.table["__edtf"])
+        unread = positions.is_null() & values.is_not_null()
+        if unread.any():
+            new = values.filter(unread).unique().sort().to_list()
             found = read_all(new)
             rows = {"__edtf": new, **{part: [getattr(found[v], part) for v in new] for part in PART_TYPES}}
-            self.table = pl.concat([self.table, pl.DataFrame(rows, schema=self.table.schema)])
-            positions = self._positions(values)
+            self.table = pl.concat([self.table, pl.DataFrame(rows, schema=self.table.schema)]).rechunk()
+            positions = positions.scatter(unread.arg_true(), positions_in(values.filter(unread), self.table["__edtf"]))
         return positions
-
-    def _positions(self, values: pl.Series) -> pl.Series:
-        rows = pl.int_range(self.table.height, dtype=pl.UInt32, eager=True)
-        return values.replace_strict(self.table["__edtf"], rows, default=None, return_dtype=pl.UInt32)
 
 
 def edtf_of(shape: str, precision: str, start: dt.date | None, end: dt.date | None,

@@ -39,11 +39,10 @@ TYPE_HINTS = {
 }
 
 
-def parsed(field: dict, col: pl.Expr | None = None) -> pl.Expr:
-    """The expression that parses one column (or col, values of it) from text to its schema type (null where it
-    cannot)."""
+def parsed(field: dict) -> pl.Expr:
+    """The expression that parses one column from text to its schema type (null where it cannot)."""
     name, kind = field["name"], field.get("type", "string")
-    col = pl.col(name) if col is None else col
+    col = pl.col(name)
     if kind == "integer":
         return col.cast(pl.Int64, strict=False)
     if kind == "year":
@@ -66,7 +65,7 @@ def parsed(field: dict, col: pl.Expr | None = None) -> pl.Expr:
 
 def cast_columns(frame: pl.DataFrame, schema: dict, repeated: Collection[str] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Parse every column to its type (once), and flag the cells that fail it. The repeated columns (whose
-    values repeat) are parsed once per distinct value, and the values mapped back: half the time for dates.
+    values repeat) are parsed once per distinct value, gathered back to the rows: a third of the time for dates.
 
     Returns the typed frame (unparseable cells null) and one boolean column per typed field, true where a
     non-empty cell did not parse (the F01 cells); both in the rows' order.
@@ -74,19 +73,25 @@ def cast_columns(frame: pl.DataFrame, schema: dict, repeated: Collection[str] = 
     typed_fields = [f for f in schema["fields"] if f.get("type", "string") not in ("string", "any")]
     if not typed_fields:
         return frame, pl.DataFrame()
-    typed = frame.with_columns((_by_value(f) if f["name"] in repeated else parsed(f)).alias(f["name"])
-                               for f in typed_fields)
+    typed = frame.with_columns(*(parsed(f).alias(f["name"]) for f in typed_fields if f["name"] not in repeated),
+                               *(_by_value(frame.get_column(f["name"]), f) for f in typed_fields
+                                 if f["name"] in repeated))
     bad = pl.DataFrame([(frame[f["name"]].is_not_null() & typed[f["name"]].is_null()).alias(f["name"])
                         for f in typed_fields])
     return typed, bad
 
 
-def _by_value(field: dict) -> pl.Expr:
-    """parsed(field), worked out on the column's distinct values and mapped back to its rows."""
-    column = pl.col(field["name"])
-    distinct = column.drop_nulls().unique(maintain_order=True)  # in one order on both sides of the mapping
-    return column.replace_strict(distinct, parsed(field, distinct), default=None,
-                                 return_dtype=POLARS_TYPES[field.get("type", "string")])
+def positions_in(values: pl.Series, keys: pl.Series) -> pl.Series:
+    """Each value's position in keys (distinct strings), null where it is not there: a lookup that gathers
+    (`Series.gather`) instead of joining, about twice as quick."""
+    return values.cast(pl.Enum(keys), strict=False).to_physical().cast(pl.UInt32)
+
+
+def _by_value(column: pl.Series, field: dict) -> pl.Series:
+    """The column parsed as parsed(field) does, once per distinct value."""
+    distinct = column.drop_nulls().unique()
+    values = distinct.to_frame().select(parsed(field)).to_series()
+    return values.gather(positions_in(column, distinct)).alias(column.name)
 
 
 def type_findings(frame: pl.DataFrame, bad: pl.DataFrame, schema: dict, resource: str, file: str,

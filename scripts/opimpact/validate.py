@@ -20,7 +20,7 @@ from .checking import BAD_ANY, ROW, bad_column
 from .csvreader import NeedsExactRead, RawTable, TableUnreadable, house_format_findings, read_raw_table
 from .dates import latest_possible
 from .edtfdates import Readings, with_readings
-from .fieldtypes import cast_columns, cast_frame, type_findings
+from .fieldtypes import cast_columns, cast_frame, positions_in, type_findings
 from .links import SOURCE, identity_keys, link_keys, window, with_identity, with_link_sources
 from .ownwords import own_words_fields, with_own_words
 from .package import DESCRIPTOR_NAME, Package, Resource, UnreadableInput, open_package
@@ -439,9 +439,8 @@ def _with_context(info: TableInfo, frame: pl.DataFrame, context: Context) -> pl.
     if info.name in ("events", "quotes"):  # unknown (null) where sources could not be read
         if context.published is not None and "source_id" in names:
             sources = context.published  # compared as text, whatever types the two tables' schemas give
-            latest = pl.col("source_id").cast(pl.String).replace_strict(
-                sources["source_id"].cast(pl.String), sources[PUBLISHED_LATEST], default=None, return_dtype=pl.Date)
-            frame = frame.with_columns(latest.alias(PUBLISHED_LATEST))
+            rows = positions_in(frame.get_column("source_id").cast(pl.String), sources["source_id"].cast(pl.String))
+            frame = frame.with_columns(sources[PUBLISHED_LATEST].gather(rows))
         else:
             frame = frame.with_columns(pl.lit(None, dtype=pl.Date).alias(PUBLISHED_LATEST))
     if info.name == "personnel_levels":
