@@ -142,6 +142,23 @@ def test_what_is_not_text_is_refused(setup, content: bytes | None, words: str) -
     assert snapshot(package.parent) == before
 
 
+@pytest.mark.parametrize(("damage", "code", "words"), [
+    (lambda text: text + "src-0099,too,few\n", 1, "[S03 "),
+    (lambda text: text.replace("src-0002", "src-\x000002"), 2, "[S01 "),
+    (lambda text: text.replace("\n", "\r\n", 1), 1, "[S06 "),
+    (lambda text: text.split("\n", 1)[1], 1, "[S02 "),
+])
+def test_a_sources_table_the_reader_finds_broken_is_refused_with_its_rule(setup, damage, code: int, words: str) -> None:
+    """The table is read by the reader every command uses: its structure rules decide, with their IDs."""
+    package, archive, article = setup
+    table = package / "data" / "sources.csv"
+    table.write_bytes(damage(table.read_text(encoding="utf-8")).encode("utf-8"))
+    before = snapshot(package.parent)
+    result = add(package, archive, article, "--published", "2017")
+    assert result.exit_code == code and words in result.output and "data/sources.csv" in result.output, result.output
+    assert "nothing was written" in result.output and snapshot(package.parent) == before
+
+
 @pytest.mark.parametrize(("options", "words"), [
     (("--published", "2017/2018"), "is a span"),
     (("--published", "[..2017-06-30]"), "requires a start"),

@@ -23,6 +23,7 @@ from . import limits, safeio
 from .atomic import transaction
 from .changelog import CHANGELOG_NAME
 from .checksums import sha256_bytes, sha256_file
+from .csvreader import read_raw_table
 from .edtfdates import SINGLE, read
 from .errors import OpimpactError, UsageError
 from .newlines import line_ending
@@ -36,7 +37,15 @@ MAX_NUMBER, MAX_ID = 999, 9999
 
 
 class AddSourceRefused(OpimpactError):
-    """The source cannot be added as asked (exit code 1); nothing was written."""
+    """The source cannot be added as asked (exit code 1); nothing was written. rule: the rule a broken sources
+    table breaks, if that is why."""
+
+    def __init__(self, message: str, rule: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
+UNREADABLE_RULES = ("S01", "S05", "D05")  # a sources table broken this way cannot be read at all (exit 2)
 
 
 @dataclass
@@ -74,18 +83,13 @@ def add_source(article: str | os.PathLike, package: str | os.PathLike, archive: 
     archive = Path(archive)
     if not archive.is_dir():
         raise UsageError(f"{archive}: the archive must be an existing folder")
-    path, shown, schema = _sources_table(Path(package))
+    path, shown, schema, column = _sources_table(Path(package))
     raw = _table_bytes(path)
-    text = raw.decode("utf-8")
+    text = raw.decode("utf-8")  # the reader found it UTF-8
     fields = [f["name"] for f in schema.get("fields", [])]
-    header, rows = _parse(text, path)
-    if header != fields:
-        raise AddSourceRefused(f"{path}: the header is not the schema's fields ({', '.join(fields)}); "
-                               "fix it first (opimpact validate says where)")
     given = {"title": title, "publisher": publisher, "url": url, "language": language, "notes": notes}
     _check_given(given, schema)
     dates = _published(published)
-    column = {name: [row[i] if i < len(row) else "" for row in rows] for i, name in enumerate(fields)}
     sha = sha256_bytes(data)
     _refuse_archived(sha, column, archive, shown)
     name = archive_name(_next_number(archive, column.get("archive_file", [])), data)
@@ -131,42 +135,36 @@ def _article_bytes(article: Path) -> bytes:
     return data
 
 
-def _sources_table(package: Path) -> tuple[Path, str, dict]:
-    """The sources table's file, its name as shown (under the package path given) and its schema, in a package
-    folder (never a zip: it is written to)."""
+def _sources_table(package: Path) -> tuple[Path, str, dict, dict[str, list[str]]]:
+    """The sources table's file, its name as shown (under the package path given), its schema and its columns
+    (empty cells as ""), in a package folder (never a zip: it is written to). The table is read by the reader
+    every command uses; one it finds broken is refused, with what it found."""
     if not package.is_dir():
         raise UsageError(f"{package}: give the package folder (the one holding datapackage.json)")
     with open_package(package) as opened:
         resource = opened.resources.get(SOURCES)
         if resource is None or resource.path is None or resource.schema is None:
             raise UnreadableInput(f"{package}: the package has no usable '{SOURCES}' resource with a schema", rule=None)
-        return resource.path, str(package / resource.rel_path), resource.schema
+        raw = read_raw_table(resource)
+        if raw.findings or raw.frame is None:
+            first = raw.findings[0]
+            where = f"{package / first.file}" + (f", line {first.row}" if first.row else "")
+            refused = UnreadableInput if first.rule in UNREADABLE_RULES else AddSourceRefused
+            raise refused(f"{where}: {first.message}; fix it first (opimpact validate says where)", first.rule)
+        columns = {name: [cell or "" for cell in raw.frame.get_column(name).to_list()]
+                   for name in resource.field_names}
+        return resource.path, str(package / resource.rel_path), resource.schema, columns
 
 
 def _table_bytes(path: Path) -> bytes:
+    """The table's bytes, to append to (the house format has no byte-order mark)."""
     try:
         raw = safeio.read_regular(path, limits.MAX_FILE_BYTES, str(path))
-    except FileNotFoundError:
-        raise UnreadableInput(f"{path}: no such file", rule=None) from None
     except (OSError, ValueError) as exc:
         raise UnreadableInput(f"{path}: {getattr(exc, 'strerror', None) or exc}", rule=None) from None
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UnreadableInput(f"{path} is not UTF-8 (byte {exc.start})", rule=None) from None
     if raw.startswith(b"\xef\xbb\xbf"):
         raise AddSourceRefused(f"{path} starts with a byte-order mark; the house format has none: remove it first")
     return raw
-
-
-def _parse(text: str, path: Path) -> tuple[list[str], list[list[str]]]:
-    try:
-        records = list(csv.reader(io.StringIO(text, newline=""), strict=True))
-    except csv.Error as exc:
-        raise UnreadableInput(f"{path} is not readable CSV ({exc})", rule=None) from None
-    if not records:
-        raise UnreadableInput(f"{path} has no header row", rule=None)
-    return records[0], records[1:]
 
 
 def _check_given(given: dict[str, str], schema: dict) -> None:

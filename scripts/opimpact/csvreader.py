@@ -241,6 +241,12 @@ def _read_checked(resource: Resource, path: Path, raw: RawTable, fail: Callable[
     return raw
 
 
+def read_file_header(path: Path) -> tuple[list[str], str | None]:
+    """The header record of a CSV file (from its first 64 KiB), or why it cannot be read."""
+    with open(path, "rb") as handle:
+        return _read_header(handle.read(_HEAD_BYTES))
+
+
 def _read_header(head: bytes) -> tuple[list[str], str | None]:
     """The header record from the file's first bytes, or why it cannot be read."""
     text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")

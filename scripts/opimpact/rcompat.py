@@ -11,10 +11,9 @@ frictionlessdata/frictionless-r).
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 
+from .csvreader import read_file_header
 from .package import Package, read_json_file, resolve_inside
 
 R_TYPES = {"string", "number", "integer", "boolean", "object", "array", "date", "time", "datetime", "year",
@@ -63,7 +62,12 @@ def _resource_problems(package: Package, entry: dict) -> list[str]:
     problems += schema_problems(schema)
     if not data_path.is_file():
         return [*problems, f"{path} not found"]
-    header = _header(data_path.read_bytes()[: 1 << 16])
+    try:
+        header, unreadable = read_file_header(data_path)
+    except OSError as exc:
+        return [*problems, f"{path}: cannot be read ({exc.strerror or exc})"]
+    if unreadable:
+        return [*problems, f"{path}: {unreadable}"]
     names = [f.get("name") for f in schema.get("fields", []) if isinstance(f, dict)]
     if header != names:
         problems.append(f"{path}: header {header} differs from the schema's field order {names} "
@@ -121,9 +125,3 @@ def schema_problems(schema: dict) -> list[str]:
         if kind == "boolean" and ("trueValues" in field or "falseValues" in field):
             problems.append(f"field {name}: custom trueValues/falseValues are not supported by frictionless-r")
     return problems
-
-
-def _header(head: bytes) -> list[str]:
-    text = head.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    # The csv module refuses NUL before Python 3.11; a header holding one matches no schema anyway.
-    return next(csv.reader(io.StringIO(text.replace("\x00", "\ufffd"))), [])
