@@ -19,7 +19,9 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import limits, safeio
+import polars as pl
+
+from . import checking, limits, safeio
 from .atomic import transaction
 from .changelog import CHANGELOG_NAME
 from .checksums import sha256_bytes, sha256_file
@@ -28,6 +30,7 @@ from .edtfdates import SINGLE, read
 from .errors import OpimpactError, UsageError
 from .newlines import line_ending
 from .package import UnreadableInput, open_package
+from .table_rules import TableInfo
 
 SOURCES = "sources"
 _NUMBERED = re.compile(r"(?P<number>[0-9]{3})_")
@@ -168,20 +171,20 @@ def _table_bytes(path: Path) -> bytes:
 
 
 def _check_given(given: dict[str, str], schema: dict) -> None:
-    """Refuse a value the schema would refuse (enum, pattern) or that holds a control character or line break."""
-    constraints = {f["name"]: f.get("constraints", {}) for f in schema.get("fields", [])}
+    """Refuse a value with a control character or line break, or one the validation rules would refuse: each
+    given value is checked by every rule of the registry that reads only given fields (F02 required, F04 enum,
+    F05 pattern, F07 length, X05 whitespace, X06 formula...), as validate would check it."""
     for name, value in given.items():
         if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value):
             raise UsageError(f"--{name}: a control character or line break is not allowed in {value!r}")
-        if value != value.strip():
-            raise UsageError(f"--{name}: remove the spaces around {value!r}")
-        rules = constraints.get(name, {})
-        if value and "enum" in rules and value not in rules["enum"]:
-            raise UsageError(f"--{name} {value!r}: not one of {', '.join(map(str, rules['enum']))}")
-        if value and "pattern" in rules and not re.fullmatch(rules["pattern"], value):
-            raise UsageError(f"--{name} {value!r}: does not match the schema's pattern {rules['pattern']}")
-        if not value and rules.get("required"):
-            raise UsageError(f"--{name} is required")
+    row = pl.DataFrame({name: [value or None] for name, value in given.items()}, schema=dict.fromkeys(given, pl.String))
+    fields = [f for f in schema.get("fields", []) if f.get("name") in given]
+    checks, _ = checking.bind(TableInfo(SOURCES, {**schema, "fields": fields}, {}))
+    for check in checks:  # a rule that cannot be built for this one row is validate's to report
+        reads_given = check.field in given and set(check.check.ok.meta.root_names()) <= set(given)
+        if reads_given and not row.select(check.check.ok.fill_null(False)).item():
+            shown = f" {given[check.field]!r}" if given[check.field] else ""
+            raise UsageError(f"--{check.field}{shown}: {check.message} ({check.rule.id})")
 
 
 def _published(edtf: str) -> dict[str, str]:
