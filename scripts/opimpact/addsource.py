@@ -149,8 +149,10 @@ def _sources_table(package: Path) -> tuple[Path, str, dict, dict[str, list[str]]
         if resource is None or resource.path is None or resource.schema is None:
             raise UnreadableInput(f"{package}: the package has no usable '{SOURCES}' resource with a schema", rule=None)
         raw = read_raw_table(resource)
-        if raw.findings or raw.frame is None:
-            first = raw.findings[0]
+        empty = raw.frame is not None and raw.frame.height == 0  # a header alone: the table to fill (S05 to validate)
+        broken = [f for f in raw.findings if not (empty and f.rule == "S05")]
+        if broken or raw.frame is None:
+            first = broken[0]
             where = f"{package / first.file}" + (f", line {first.row}" if first.row else "")
             refused = UnreadableInput if first.rule in UNREADABLE_RULES else AddSourceRefused
             raise refused(f"{where}: {first.message}; fix it first (opimpact validate says where)", first.rule)
