@@ -1,6 +1,6 @@
 """Time `opimpact validate` against `frictionless validate` and a bare CSV parse, side by side, in one run.
 
-    python benchmarks/run.py                      # the full run behind RESULTS.md (about 10 minutes)
+    python benchmarks/run.py                      # the full run behind RESULTS.md (about 20 minutes)
     python benchmarks/run.py --sizes 10k,100k     # a quick look; writes the same report for those sizes
 
 For each size the generator (benchmarks/generate.py) writes a synthetic package into benchmarks/out/ (kept
