@@ -48,6 +48,14 @@ class AddSourceRefused(OpimpactError):
         self.rule = rule
 
 
+class OptionRefused(UsageError):
+    """An option value a validation rule refuses (exit code 2); rule is the rule's ID."""
+
+    def __init__(self, message: str, rule: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+
 UNREADABLE_RULES = ("S01", "S05", "D05")  # a sources table broken this way cannot be read at all (exit 2)
 
 
@@ -186,7 +194,7 @@ def _check_given(given: dict[str, str], schema: dict) -> None:
         reads_given = check.field in given and set(check.check.ok.meta.root_names()) <= set(given)
         if reads_given and not row.select(check.check.ok.fill_null(False)).item():
             shown = f" {given[check.field]!r}" if given[check.field] else ""
-            raise UsageError(f"--{check.field}{shown}: {check.message} ({check.rule.id})")
+            raise OptionRefused(f"--{check.field}{shown}: {check.message}", check.rule.id)
 
 
 def _published(edtf: str) -> dict[str, str]:
