@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 from click.testing import CliRunner
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from opimpact import checking
@@ -384,6 +384,7 @@ CELLS = st.none() | st.sampled_from(["", "1", "0", "2017", "2017-06-30", "2017-0
 
 @settings(max_examples=80)
 @given(st.lists(st.tuples(*[CELLS] * 6), max_size=30))
+@example([(None, None, None, None, None, "")])  # polars 1.30 could not guess a datetime format from "" and raised
 def test_columns_parsed_by_distinct_value_equal_columns_parsed_cell_by_cell(rows):
     names = [f["name"] for f in TYPED_SCHEMA["fields"]]
     frame = pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")

@@ -18,6 +18,8 @@ DEFAULT_FALSE = ["false", "False", "FALSE", "0"]
 _ISO_DATE = r"^(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-[0-9]{2}-[0-9]{2}$"  # no year 0000
 _NUMBER = r"^(?:[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|NaN|INF|-INF)$"
 
+DATETIME_FORMATS = ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S")  # the Table Schema default (UTC), and without its Z
+
 POLARS_TYPES: dict[str, pl.DataType] = {
     "string": pl.String(),
     "any": pl.String(),
@@ -58,8 +60,8 @@ def parsed(field: dict) -> pl.Expr:
         return col.replace_strict(mapping, default=None, return_dtype=pl.Boolean)
     if kind == "date":
         return pl.when(col.str.contains(_ISO_DATE)).then(col.str.to_date("%Y-%m-%d", strict=False))
-    if kind == "datetime":
-        return col.str.to_datetime(strict=False, time_unit="us")
+    if kind == "datetime":  # explicit formats: polars before 2.0 raises where it cannot guess one from the values
+        return pl.coalesce(col.str.to_datetime(form, strict=False, time_unit="us") for form in DATETIME_FORMATS)
     return col
 
 
