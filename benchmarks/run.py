@@ -62,6 +62,15 @@ IN_LINE = ("import opimpact.validate as v, opimpact.csvreader as c\n"
 ABLATIONS = {
     "all optimisations (as shipped)": "",
     "without the read-ahead threads": IN_LINE,
+    "without checking later tables ahead (every table in turn, in the main thread)": (
+        "import concurrent.futures as f, opimpact.validate as v\n"
+        "class InTurn(f.Executor):\n"
+        "    def __init__(self, *args, **kwargs): super().__init__()\n"
+        "    def submit(self, fn, /, *args, **kwargs):\n"
+        "        future = f.Future()\n"
+        "        future.set_result(fn(*args, **kwargs))\n"
+        "        return future\n"
+        "v.ThreadPoolExecutor = InTurn"),
     "without the screen (pandera validates every check on every row)": (
         "import opimpact.checking as c\n"
         "def everything(frame, checks, typed_fields, repeated=frozenset()):\n"

@@ -96,6 +96,7 @@ def totals_of(read, path: Path, *args) -> StreamTotals | str:
 @example(data=b'id,text,note\r\n1,"a\nb",\r\n2,"c\r\nd",\n3,,\n', batch=1 << 20)
 @example(data=b'id,text,note\r1,"a\rb",\r2,,\r\n', batch=5)
 @example(data=b'id,text,note\n1,\xff,\n2,\x00,\n', batch=1 << 20)
+@example(data=b'id,text,note\n1,"",""\n"",x,\n', batch=1 << 20)  # quoted empty cells are empty too
 def test_fast_path_reads_what_the_csv_module_reads(tmp_path, data, batch):
     resource = resource_for(tmp_path, data)
     exact = read_raw_table(resource, fast=False)

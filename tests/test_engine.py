@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
+from concurrent.futures import Executor, Future
 from pathlib import Path
 
 import polars as pl
@@ -209,6 +212,82 @@ def test_identity_links_are_checked_over_the_whole_table_when_it_is_read_in_batc
     assert batched == whole
     assert ("events", len(rows) + 1, "same_as") in places(whole[1], "X08")
     assert ("events", 2, "same_as") in places(whole[1], "F09")
+
+
+class InTurn(Executor):
+    """An executor that runs each task at once, in the caller's thread."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+def test_tables_checked_ahead_report_what_tables_checked_in_turn_report(package_copy, monkeypatch, archive):
+    """The tables after events have their batches checked in a second thread while events is checked; the
+    report, archive rules included, is the one checking every table in turn gives."""
+    from opimpact import validate
+
+    for resource, index, field, value in SEEDED:
+        set_cell(package_copy, resource, index, field, value)
+    set_cell(package_copy, "quotes", 1, "text", "Words the article never printed.")  # P03: needs the texts
+    set_cell(package_copy, "quotes", 2, "date_start", "2030-01-01")  # X07: needs the publication dates
+    ahead = report_of(package_copy, "--archive", str(archive))
+    monkeypatch.setattr(validate, "ThreadPoolExecutor", InTurn)
+    in_turn = report_of(package_copy, "--archive", str(archive))
+    assert ahead == in_turn
+    assert {e["resource"] for e in ahead[1]["errors"]} >= {"events", "assets", "quotes", "personnel_levels"}
+    assert {"P03", "X07"} <= {e["rule"] for e in ahead[1]["errors"] if e["resource"] == "quotes"}
+
+
+def test_a_failure_while_tables_are_checked_ahead_ends_the_run_and_its_readers(package_copy, monkeypatch):
+    """An exception in the main thread while a later table is being checked ahead neither hangs the run (the
+    table ahead reads on to its end before the readers close) nor leaves a reading thread behind."""
+    from opimpact import validate
+
+    failed = threading.Event()
+    check_batches, check_whole = validate._check_batches, validate._check_whole
+
+    checked_ahead: list[int] = []
+
+    def late(package, resource, *args):
+        if resource.name != "assets":
+            return check_batches(package, resource, *args)
+        failed.wait(10)  # starts reading only once the main thread has failed
+        time.sleep(0.5)
+        batched = check_batches(package, resource, *args)
+        checked_ahead.append(batched.rows)
+        return batched
+
+    def broken(batched, context):
+        if batched.table.info.name == "events":
+            failed.set()
+            raise RuntimeError("injected")
+        return check_whole(batched, context)
+
+    monkeypatch.setattr(validate, "_check_batches", late)
+    monkeypatch.setattr(validate, "_check_whole", broken)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            validate.validate_package(package_copy)
+        except RuntimeError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "validate hung"
+    assert [str(e) for e in outcome] == ["injected"]
+    assert checked_ahead == [len(read_csv(package_copy / "data" / "assets.csv")[1])]
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("opimpact-")]
 
 
 # --- the screen and pandera agree on generated frames -------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,19 +67,32 @@ def validate_loaded(package: Package, archive: str | os.PathLike | None = None, 
     context = Context(archive=Path(archive) if archive is not None else None)
     runs = {}
     order = _check_order(package)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="opimpact-standard") as pool:
+    with (ThreadPoolExecutor(max_workers=1, thread_name_prefix="opimpact-standard") as pool,
+          ThreadPoolExecutor(max_workers=1, thread_name_prefix="opimpact-tables-ahead") as side):
         # frictionless is slow to import: it checks the metadata while the tables are read and checked
         profile_check = pool.submit(_standard_findings, package) if standard else None
         # batched tables start reading at once: their first batches are parsed while earlier tables are checked
         batched = [package.resources[name] for name in order if not _read_whole(package.resources[name])]
         batch_bytes = _batch_bytes(batched)
         prefetched = {resource.name: _start_reading(resource, batch_bytes) for resource in batched}
+        # the batches of the tables after the first one that follows sources need only sources' context: a
+        # second thread checks them meanwhile, and their whole-table checks wait for the tables they reference
+        ahead: dict[str, Future[Batched | TableRun]] = {}
+        first = order.index("sources") if "sources" in order else 0
         try:
-            for name in order:
-                runs[name] = _check_table(package, package.resources[name], context, max_per_rule,
-                                          prefetched.get(name))
+            for position, name in enumerate(order):
+                checked = (ahead.pop(name).result() if name in ahead
+                           else _check_table(package, package.resources[name], context, max_per_rule,
+                                             prefetched.get(name)))
+                runs[name] = checked if isinstance(checked, TableRun) else _check_whole(checked, context)
                 _share(package, name, runs[name], context)
+                if position == first:
+                    ahead = {later: side.submit(_check_table, package, package.resources[later], context,
+                                                max_per_rule, prefetched.get(later)) for later in order[first + 2:]}
         finally:
+            for future in ahead.values():
+                future.cancel()
+            wait(ahead.values())  # a table being checked ahead reads its batches to the end before they close
             for raw in prefetched.values():
                 if raw.batches is not None:
                     raw.batches.close()
@@ -141,6 +155,8 @@ class Context:
     owners: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)  # (table, key) -> key, source_id
     readings: Readings = field(default_factory=Readings)  # EDTF strings read so far, shared by all tables
     shingles: dict[str, frozenset[str]] = field(default_factory=dict)  # own words: each source's 8-word runs
+    # held while the shared caches above grow: tables are checked in two threads
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -195,13 +211,14 @@ def _start_reading(resource: Resource, batch_bytes: int) -> RawTable:
 
 
 def _check_table(package: Package, resource: Resource, context: Context, max_per_rule: int,
-                 raw: RawTable | None = None) -> TableRun:
-    """Check one table: raw, when given, is its batched read under way; otherwise it is read whole."""
+                 raw: RawTable | None = None) -> Batched | TableRun:
+    """Check one table's batches: raw, when given, is its batched read under way; otherwise it is read whole.
+    Returns what the whole-table checks need, or the finished run of a table that could not be read."""
     raw = raw if raw is not None else read_raw_table(resource)
     try:
-        return _check_frames(package, resource, raw, context, max_per_rule)
+        return _check_batches(package, resource, raw, context, max_per_rule)
     except NeedsExactRead:  # met part-way through a batched read: start again with the exact reader
-        return _check_frames(package, resource, read_raw_table(resource, fast=False), context, max_per_rule)
+        return _check_batches(package, resource, read_raw_table(resource, fast=False), context, max_per_rule)
     except TableUnreadable as exc:  # found part-way through: what was checked before does not count
         return TableRun([exc.finding], FindingGroups(max_per_rule), None)
 
@@ -248,9 +265,21 @@ class TableCheck:
                             [checking.problem_finding(problem, self.info.name, self.resource.rel_path)], 1)
 
 
-def _check_frames(package: Package, resource: Resource, raw: RawTable, context: Context,
-                  max_per_rule: int) -> TableRun:
-    """Type and check a table batch by batch, keeping its key columns; then check them over the whole table."""
+@dataclass
+class Batched:
+    """A table whose batches are checked: what its whole-table checks need."""
+
+    table: TableCheck
+    whole_checks: list[checking.BoundCheck]
+    raw_findings: list[Finding]
+    keys: pl.DataFrame  # the kept columns of every row
+    rows: int
+    whole: pl.DataFrame | None  # the typed table, when it was read in one piece
+
+
+def _check_batches(package: Package, resource: Resource, raw: RawTable, context: Context,
+                   max_per_rule: int) -> Batched | TableRun:
+    """Type and check a table batch by batch, keeping the columns the whole-table checks read."""
     groups = FindingGroups(max_per_rule)
     if raw.frame is None and raw.batches is None:
         return TableRun(raw.findings, groups, None)
@@ -279,9 +308,14 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
     frame = typed = bad = None  # the last batch is not held through the whole-table checks
     table.confirm()
     keys = pl.concat(kept) if len(kept) > 1 else kept[0]
-    del kept
+    return Batched(table, [c for c in bound if c.check.scope == "table"], raw.findings, keys, rows, whole)
+
+
+def _check_whole(batched: Batched, context: Context) -> TableRun:
+    """The checks over the whole table's kept columns: unique keys, foreign keys and links."""
+    table, info, keys = batched.table, batched.table.info, batched.keys
     flags, distinct = _duplicates(keys, info)
-    whole_checks = [c for c in bound if c.check.scope == "table"]
+    whole_checks = batched.whole_checks
     if whole_checks:
         unique = tuple(info.primary_key) in distinct
         frame = _with_references(keys.with_columns(flags), info, context)
@@ -294,7 +328,7 @@ def _check_frames(package: Package, resource: Resource, raw: RawTable, context: 
             table.screen(with_identity(frame, info, unique, rows=subset),
                          [c for c in whole_checks if c.check.about == about])
             table.confirm()
-    return TableRun(raw.findings, groups, rows, whole, keys, distinct)
+    return TableRun(batched.raw_findings, table.groups, batched.rows, batched.whole, keys, distinct)
 
 
 def _with_bad_flags(typed: pl.DataFrame, bad: pl.DataFrame, typed_fields: frozenset[str]) -> pl.DataFrame:
@@ -445,14 +479,16 @@ def _with_context(info: TableInfo, frame: pl.DataFrame, context: Context) -> pl.
             frame = frame.with_columns(pl.lit(None, dtype=pl.Date).alias(PUBLISHED_LATEST))
     if info.name == "personnel_levels":
         frame = _with_ceiling(frame)
-    frame = with_readings(frame, info, context.readings)
+    with context.lock:
+        frame = with_readings(frame, info, context.readings)
     if info.archive and info.name == "sources" and "archive_file" in names:
         frame = with_archive_sha(frame, context.archive)
     if info.archive:
         if info.name == "sources" and not context.texts:  # checked first: its own notes need the texts now
             context.texts = read_archive_texts(frame, context.archive)
         frame = with_verbatim(frame, verbatim_fields(info), context.texts)
-        frame = with_own_words(frame, own_words_fields(info), context.texts, context.shingles)
+        with context.lock:
+            frame = with_own_words(frame, own_words_fields(info), context.texts, context.shingles)
     return frame
 
 
