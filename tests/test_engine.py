@@ -230,20 +230,25 @@ class InTurn(Executor):
 
 
 def test_tables_checked_ahead_report_what_tables_checked_in_turn_report(package_copy, monkeypatch, archive):
-    """The tables after events have their batches checked in a second thread while events is checked; the
-    report, archive rules included, is the one checking every table in turn gives."""
+    """The tables after events have their batches checked in a second thread while events is checked, after
+    sources' whole-table checks; the report, archive rules included, is the one checking every table in turn
+    gives."""
     from opimpact import validate
 
     for resource, index, field, value in SEEDED:
         set_cell(package_copy, resource, index, field, value)
     set_cell(package_copy, "quotes", 1, "text", "Words the article never printed.")  # P03: needs the texts
     set_cell(package_copy, "quotes", 2, "date_start", "2030-01-01")  # X07: needs the publication dates
+    set_cell(package_copy, "sources", 1, "sha256", get_cell(package_copy, "sources", 0, "sha256"))  # F03 in sources
+    set_cell(package_copy, "events", 3, "source_id", "src-0999")  # F09: needs sources' keys
     ahead = report_of(package_copy, "--archive", str(archive))
     monkeypatch.setattr(validate, "ThreadPoolExecutor", InTurn)
     in_turn = report_of(package_copy, "--archive", str(archive))
     assert ahead == in_turn
     assert {e["resource"] for e in ahead[1]["errors"]} >= {"events", "assets", "quotes", "personnel_levels"}
     assert {"P03", "X07"} <= {e["rule"] for e in ahead[1]["errors"] if e["resource"] == "quotes"}
+    assert "F03" in {e["rule"] for e in ahead[1]["errors"] if e["resource"] == "sources"}
+    assert ("events", 5, "source_id") in places(ahead[1], "F09")
 
 
 def test_a_failure_while_tables_are_checked_ahead_ends_the_run_and_its_readers(package_copy, monkeypatch):

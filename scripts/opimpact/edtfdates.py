@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from .dates import period_end
-from .fieldtypes import positions_in
+from .lookup import positions_in
 from .registry import RowCheck, shown, table_rule
 from .table_rules import TableInfo, date_groups
 

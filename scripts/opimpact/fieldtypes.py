@@ -7,6 +7,7 @@ from collections.abc import Collection
 import polars as pl
 
 from .csvreader import ROW
+from .lookup import positions_in
 from .registry import Rule
 from .report import Finding, shorten
 
@@ -81,12 +82,6 @@ def cast_columns(frame: pl.DataFrame, schema: dict, repeated: Collection[str] = 
     bad = pl.DataFrame([(frame[f["name"]].is_not_null() & typed[f["name"]].is_null()).alias(f["name"])
                         for f in typed_fields])
     return typed, bad
-
-
-def positions_in(values: pl.Series, keys: pl.Series) -> pl.Series:
-    """Each value's position in keys (distinct strings), null where it is not there: a lookup that gathers
-    (`Series.gather`) instead of joining, about twice as quick."""
-    return values.cast(pl.Enum(keys), strict=False).to_physical().cast(pl.UInt32)
 
 
 def _by_value(column: pl.Series, field: dict) -> pl.Series:

@@ -21,8 +21,9 @@ from .checking import BAD_ANY, ROW, bad_column
 from .csvreader import NeedsExactRead, RawTable, TableUnreadable, house_format_findings, read_raw_table
 from .dates import latest_possible
 from .edtfdates import Readings, with_readings
-from .fieldtypes import cast_columns, cast_frame, positions_in, type_findings
+from .fieldtypes import cast_columns, cast_frame, type_findings
 from .links import SOURCE, identity_keys, link_keys, window, with_identity, with_link_sources
+from .lookup import positions_in
 from .ownwords import own_words_fields, with_own_words
 from .package import DESCRIPTOR_NAME, Package, Resource, UnreadableInput, open_package
 from .provenance import read_archive_texts, verbatim_fields, with_archive_sha, with_verbatim
@@ -75,24 +76,38 @@ def validate_loaded(package: Package, archive: str | os.PathLike | None = None, 
         batched = [package.resources[name] for name in order if not _read_whole(package.resources[name])]
         batch_bytes = _batch_bytes(batched)
         prefetched = {resource.name: _start_reading(resource, batch_bytes) for resource in batched}
-        # the batches of the tables after the first one that follows sources need only sources' context: a
-        # second thread checks them meanwhile, and their whole-table checks wait for the tables they reference
+        # The batches of the tables after the one that follows sources need only sources' context: once it is
+        # shared, a second thread checks them while the main thread checks the next table. sources' own
+        # whole-table checks go first in that thread when they read no other table (pandera's import, at a first
+        # failure, then no longer holds up everything).
         ahead: dict[str, Future[Batched | TableRun]] = {}
+        finishing: dict[str, Future[TableRun]] = {}
         first = order.index("sources") if "sources" in order else 0
         try:
             for position, name in enumerate(order):
                 checked = (ahead.pop(name).result() if name in ahead
                            else _check_table(package, package.resources[name], context, max_per_rule,
                                              prefetched.get(name)))
-                runs[name] = checked if isinstance(checked, TableRun) else _check_whole(checked, context)
-                _share(package, name, runs[name], context)
+                _share_batches(name, checked, context)
                 if position == first:
+                    if isinstance(checked, Batched) and not _reads_other_tables(checked.table.info):
+                        finishing[name] = side.submit(_check_whole, checked, context)
                     ahead = {later: side.submit(_check_table, package, package.resources[later], context,
                                                 max_per_rule, prefetched.get(later)) for later in order[first + 2:]}
+                    if name in finishing:
+                        continue
+                for earlier in list(finishing):  # its keys before any later table's whole-table checks
+                    runs[earlier] = finishing.pop(earlier).result()
+                    _share(package, earlier, runs[earlier], context)
+                runs[name] = checked if isinstance(checked, TableRun) else _check_whole(checked, context)
+                _share(package, name, runs[name], context)
+            for earlier in list(finishing):  # sources checked alone
+                runs[earlier] = finishing.pop(earlier).result()
         finally:
-            for future in ahead.values():
+            for future in [*ahead.values(), *finishing.values()]:
                 future.cancel()
-            wait(ahead.values())  # a table being checked ahead reads its batches to the end before they close
+            # a table being checked ahead reads its batches to the end before they close
+            wait([*ahead.values(), *finishing.values()])
             for raw in prefetched.values():
                 if raw.batches is not None:
                     raw.batches.close()
@@ -166,7 +181,6 @@ class TableRun:
     raw_findings: list[Finding]
     groups: FindingGroups
     rows: int | None  # None when the table could not be read
-    typed: pl.DataFrame | None = None  # the whole typed table, when it was read in one piece
     keys: pl.DataFrame | None = None  # the whole table's key columns (until passed on to the later tables)
     distinct: frozenset[tuple[str, ...]] = frozenset()  # the unique keys whose values never repeat
 
@@ -328,7 +342,7 @@ def _check_whole(batched: Batched, context: Context) -> TableRun:
             table.screen(with_identity(frame, info, unique, rows=subset),
                          [c for c in whole_checks if c.check.about == about])
             table.confirm()
-    return TableRun(batched.raw_findings, table.groups, batched.rows, batched.whole, keys, distinct)
+    return TableRun(batched.raw_findings, table.groups, batched.rows, keys, distinct)
 
 
 def _with_bad_flags(typed: pl.DataFrame, bad: pl.DataFrame, typed_fields: frozenset[str]) -> pl.DataFrame:
@@ -411,7 +425,7 @@ def _present(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
 
 
 def _share(package: Package, name: str, run: TableRun, context: Context) -> None:
-    """Pass on what later tables need: referenced key values, publication dates and archived texts."""
+    """Pass on what later tables' whole-table checks need: referenced key values and each key's source."""
     if run.rows is None:
         return  # a table that could not be read is reported itself; references to it are not all called dangling
     _share_keys(package, name, run.keys, context)
@@ -421,10 +435,20 @@ def _share(package: Package, name: str, run: TableRun, context: Context) -> None
         # a key whose values never repeat is its own lookup: no copy of the table's keys
         context.owners[(name, key[0])] = owners if tuple(key) in run.distinct else owners.unique(key[0], keep="first")
     run.keys = None  # the columns passed on stay shared; the others are freed before the next table
-    if name == "sources" and run.typed is not None:
-        context.published = _published_latest(run.typed)
+
+
+def _share_batches(name: str, checked: Batched | TableRun, context: Context) -> None:
+    """Pass on what the later tables' batches need, once a table's batches are checked: sources' publication
+    dates and archived texts."""
+    if name == "sources" and isinstance(checked, Batched) and checked.whole is not None:
+        context.published = _published_latest(checked.whole)
         if context.archive is not None and not context.texts:
-            context.texts = read_archive_texts(run.typed, context.archive)
+            context.texts = read_archive_texts(checked.whole, context.archive)
+
+
+def _reads_other_tables(info: TableInfo) -> bool:
+    """Whether the table's whole-table checks read other tables (foreign keys and links into them)."""
+    return any(fk.resource != info.name for fk in info.foreign_keys)
 
 
 def load_typed_tables(package: Package) -> dict[str, pl.DataFrame]:
