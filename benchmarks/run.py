@@ -409,7 +409,8 @@ def machine() -> dict:
         from importlib.metadata import PackageNotFoundError, version
 
         found = {}
-        for name in ("op-impact", "polars", "pandera", "frictionless", "pyarrow", "click"):
+        # pandas is not a dependency (the test extra brings it): where it is installed, pandera imports it
+        for name in ("op-impact", "polars", "pandera", "frictionless", "pyarrow", "click", "pandas"):
             try:
                 found[name] = version(name)
             except PackageNotFoundError:

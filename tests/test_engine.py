@@ -485,3 +485,18 @@ def test_a_number_too_large_for_a_double_fails_its_type():
     assert [(f.rule, f.row, f.value) for f in findings] == [("F01", 2, "1e400"), ("F01", 3, "-1e400")]
     values = typed["x"].to_list()
     assert values[:2] == [None, None] and values[2] == float("inf") and values[3] != values[3] and values[4] == 3.5
+
+
+KEYS = st.lists(st.tuples(st.none() | st.sampled_from(["a", "b", "ab", ""]), st.none() | st.integers(0, 2)), max_size=30)
+
+
+@given(KEYS)
+@example([("a", 1), ("a", 1), (None, None), (None, None), ("b", 0)])
+def test_repeated_keys_are_found_from_their_hashes_as_is_duplicated_finds_them(rows):
+    from opimpact.validate import _first_of_each, _repeated
+
+    frame = pl.DataFrame(rows, schema={"k": pl.String, "n": pl.Int64}, orient="row")
+    for values in (pl.col("k"), pl.struct("k", "n")):
+        assert _repeated(frame, values).to_list() == frame.select(values.is_duplicated()).to_series().to_list()
+    firsts = _first_of_each(frame.with_row_index("i"), "k")
+    assert sorted(firsts["i"].to_list()) == frame.with_row_index("i").unique("k", keep="first")["i"].sort().to_list()

@@ -101,7 +101,7 @@ def validate_loaded(package: Package, archive: str | os.PathLike | None = None, 
                     _share(package, earlier, runs[earlier], context)
                 runs[name] = checked if isinstance(checked, TableRun) else _check_whole(checked, context)
                 _share(package, name, runs[name], context)
-            for earlier in list(finishing):  # sources checked alone
+            for earlier in list(finishing):  # no table followed it
                 runs[earlier] = finishing.pop(earlier).result()
         finally:
             for future in [*ahead.values(), *finishing.values()]:
@@ -377,19 +377,42 @@ def _owned(info: TableInfo) -> bool:
     return SOURCE in info.field_names() and info.primary_key != [SOURCE] and len(info.primary_key) == 1
 
 
-def _duplicates(keys: pl.DataFrame, info: TableInfo) -> tuple[list[pl.Expr], frozenset[tuple[str, ...]]]:
+def _duplicates(keys: pl.DataFrame, info: TableInfo) -> tuple[list[pl.Series], frozenset[tuple[str, ...]]]:
     """duplicated_column(n) for each unique key n, over the whole table (nulls count as a value, as repeats),
     and the keys whose values never repeat."""
     flags, distinct_keys = [], set()
     for number, key in enumerate(info.unique_keys):
-        values = pl.col(key[0]) if len(key) == 1 else pl.struct(key)
-        distinct, height = keys.select(values.hash().n_unique(), pl.len()).row(0)
-        # equal hashes are rare: only then are the values themselves compared
-        if distinct == height:
+        repeated = _repeated(keys, pl.col(key[0]) if len(key) == 1 else pl.struct(key))
+        if not repeated.any():
             distinct_keys.add(tuple(key))
-        flags.append(pl.repeat(False, pl.len()).alias(duplicated_column(number)) if distinct == height
-                     else values.is_duplicated().alias(duplicated_column(number)))
+        flags.append(repeated.alias(duplicated_column(number)))
     return flags, frozenset(distinct_keys)
+
+
+def _sharing_a_hash(frame: pl.DataFrame, values: pl.Expr) -> pl.Series:
+    """True where the row's values hash like another row's: every repeated value does, and little else (equal
+    hashes of different values are rare), so only these rows need their values compared."""
+    return frame.select(values.hash().is_duplicated()).to_series()
+
+
+def _repeated(frame: pl.DataFrame, values: pl.Expr) -> pl.Series:
+    """True where the row's values occur in another row too (`is_duplicated`), comparing only the rows whose
+    hashes repeat: hashing numbers is much quicker than hashing the strings of a whole table's key."""
+    shared = _sharing_a_hash(frame, values)
+    repeated = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+    if not shared.any():
+        return repeated
+    rows = shared.arg_true()
+    return repeated.scatter(rows.filter(frame[rows].select(values.is_duplicated()).to_series()), True)
+
+
+def _first_of_each(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """frame's first row for each value of key (not in frame's order): only the rows whose key hashes like
+    another row's are compared."""
+    shared = _sharing_a_hash(frame, pl.col(key))
+    if not shared.any():
+        return frame
+    return pl.concat([frame.filter(~shared), frame.filter(shared).unique(key, keep="first", maintain_order=True)])
 
 
 def _with_references(keys: pl.DataFrame, info: TableInfo, context: Context) -> pl.DataFrame:
@@ -433,7 +456,7 @@ def _share(package: Package, name: str, run: TableRun, context: Context) -> None
     if len(key) == 1 and SOURCE in run.keys.columns and key != [SOURCE] and key[0] in run.keys.columns:
         owners = _present(run.keys.select(key[0], SOURCE), key[0])
         # a key whose values never repeat is its own lookup: no copy of the table's keys
-        context.owners[(name, key[0])] = owners if tuple(key) in run.distinct else owners.unique(key[0], keep="first")
+        context.owners[(name, key[0])] = owners if tuple(key) in run.distinct else _first_of_each(owners, key[0])
     run.keys = None  # the columns passed on stay shared; the others are freed before the next table
 
 
