@@ -81,8 +81,13 @@ def validate_loaded(package: Package, archive: str | os.PathLike | None = None, 
         # whole-table checks go first in that thread when they read no other table (pandera's import, at a first
         # failure, then no longer holds up everything).
         ahead: dict[str, Future[Batched | TableRun]] = {}
-        finishing: dict[str, Future[TableRun]] = {}
+        finishing: tuple[str, Future[TableRun]] | None = None  # sources' whole-table checks, in that thread
         first = order.index("sources") if "sources" in order else 0
+
+        def collect(name: str, run: TableRun) -> None:
+            runs[name] = run
+            _share(package, name, run, context)
+
         try:
             for position, name in enumerate(order):
                 checked = (ahead.pop(name).result() if name in ahead
@@ -90,24 +95,23 @@ def validate_loaded(package: Package, archive: str | os.PathLike | None = None, 
                                              prefetched.get(name)))
                 _share_batches(name, checked, context)
                 if position == first:
-                    if isinstance(checked, Batched) and not _reads_other_tables(checked.table.info):
-                        finishing[name] = side.submit(_check_whole, checked, context)
+                    alone = isinstance(checked, Batched) and not _reads_other_tables(checked.table.info)
+                    finishing = (name, side.submit(_check_whole, checked, context)) if alone else None
                     ahead = {later: side.submit(_check_table, package, package.resources[later], context,
                                                 max_per_rule, prefetched.get(later)) for later in order[first + 2:]}
-                    if name in finishing:
+                    if alone:
                         continue
-                for earlier in list(finishing):  # its keys before any later table's whole-table checks
-                    runs[earlier] = finishing.pop(earlier).result()
-                    _share(package, earlier, runs[earlier], context)
-                runs[name] = checked if isinstance(checked, TableRun) else _check_whole(checked, context)
-                _share(package, name, runs[name], context)
-            for earlier in list(finishing):  # no table followed it
-                runs[earlier] = finishing.pop(earlier).result()
+                if finishing is not None:  # its keys before any later table's whole-table checks
+                    collect(finishing[0], finishing[1].result())
+                    finishing = None
+                collect(name, checked if isinstance(checked, TableRun) else _check_whole(checked, context))
+            if finishing is not None:  # no table followed it
+                collect(finishing[0], finishing[1].result())
         finally:
-            for future in [*ahead.values(), *finishing.values()]:
+            pending = [*ahead.values(), *([finishing[1]] if finishing is not None else [])]
+            for future in pending:
                 future.cancel()
-            # a table being checked ahead reads its batches to the end before they close
-            wait([*ahead.values(), *finishing.values()])
+            wait(pending)  # a table being checked ahead reads its batches to the end before they close
             for raw in prefetched.values():
                 if raw.batches is not None:
                     raw.batches.close()
@@ -397,7 +401,7 @@ def _sharing_a_hash(frame: pl.DataFrame, values: pl.Expr) -> pl.Series:
 
 def _repeated(frame: pl.DataFrame, values: pl.Expr) -> pl.Series:
     """True where the row's values occur in another row too (`is_duplicated`), comparing only the rows whose
-    hashes repeat: hashing numbers is much quicker than hashing the strings of a whole table's key."""
+    hashes repeat: grouping 64-bit hashes is much quicker than grouping a whole table's key strings."""
     shared = _sharing_a_hash(frame, values)
     repeated = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
     if not shared.any():
@@ -462,11 +466,9 @@ def _share(package: Package, name: str, run: TableRun, context: Context) -> None
 
 def _share_batches(name: str, checked: Batched | TableRun, context: Context) -> None:
     """Pass on what the later tables' batches need, once a table's batches are checked: sources' publication
-    dates and archived texts."""
+    dates (its archived texts were read while its batch was checked: its own notes need them)."""
     if name == "sources" and isinstance(checked, Batched) and checked.whole is not None:
         context.published = _published_latest(checked.whole)
-        if context.archive is not None and not context.texts:
-            context.texts = read_archive_texts(checked.whole, context.archive)
 
 
 def _reads_other_tables(info: TableInfo) -> bool:
